@@ -1,0 +1,1 @@
+"""Devices, the transactional outbox, the dispatcher, and the APNs and FCM senders."""
