@@ -1,0 +1,28 @@
+"""Dates, times and numbers for people: in their language and in the relevant time zone."""
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_decimal
+
+from i18n import Language, babel_locale
+
+DEFAULT_TIMEZONE = "Asia/Tashkent"
+
+
+def format_datetime(
+    value: datetime, language: Language | str, time_zone: str = DEFAULT_TIMEZONE, style: str = "medium"
+) -> str:
+    if value.tzinfo is None:
+        raise ValueError("format_datetime needs an aware datetime")
+    return babel_format_datetime(value, style, tzinfo=ZoneInfo(time_zone), locale=babel_locale(language))
+
+
+def format_date(value: date, language: Language | str, style: str = "long") -> str:
+    return babel_format_date(value, style, locale=babel_locale(language))
+
+
+def format_number(value: float, language: Language | str, decimals: int = 1) -> str:
+    return format_decimal(round(value, decimals), locale=babel_locale(language))
