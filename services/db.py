@@ -1,0 +1,124 @@
+"""Database engine, the one session dependency, and column types shared by all models.
+
+The request (or the job) owns the transaction: `get_session` commits after the endpoint
+returned and before the response is sent, or rolls back when anything raised. Services only
+flush."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import Column, DateTime, Engine, Enum, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel, create_engine
+
+from services.errors import AppError
+from services.settings import get_settings
+
+# Stable constraint names, so Alembic can alter them on PostgreSQL and in SQLite batch mode.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on PostgreSQL and SQLite alike (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_column(enum: type[StrEnum], *, nullable: bool = False, default: StrEnum | None = None) -> Column:
+    """Enums are stored as their string values (no native PostgreSQL enum types, which are
+    hard to migrate), with a CHECK constraint naming the allowed values."""
+    return Column(
+        Enum(
+            enum,
+            native_enum=False,
+            length=32,
+            values_callable=lambda members: [member.value for member in members],
+            validate_strings=True,
+            create_constraint=True,
+            name=enum.__name__.lower(),
+        ),
+        nullable=nullable,
+        default=default,
+    )
+
+
+def utc_column(*, nullable: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    return make_engine(get_settings().database_url)
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """Commit when the block succeeds; roll back when it raises, except for errors that
+    declare their changes must be kept (see AppError.keeps_changes)."""
+    try:
+        yield session
+        session.commit()
+    except AppError as error:
+        if error.keeps_changes:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def get_session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session, transaction(session):
+        yield session
+
+
+# scope="function": the commit runs when the endpoint has returned, before the response is
+# sent, so a failed commit becomes an error response instead of a lost write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

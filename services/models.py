@@ -1,0 +1,11 @@
+"""Imports every table model, so SQLModel.metadata knows the whole schema (Alembic's
+autogenerate and the schema test read it from here)."""
+
+from sqlmodel import SQLModel
+
+from services.accounts import models as accounts_models
+from services.clinics import models as clinics_models
+
+metadata = SQLModel.metadata
+
+__all__ = ["accounts_models", "clinics_models", "metadata"]

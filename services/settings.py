@@ -1,0 +1,85 @@
+"""The one settings object. Every variable is read from the environment (prefix CARDIOALERT_)
+or a .env file, and documented in README.md."""
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARDIOALERT_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.development
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'cardioalert.sqlite3'}"
+    redis_url: str | None = None
+    redis_key_prefix: str = "cardioalert:"
+
+    secret_key: str = ""
+    jwt_issuer: str = "cardioalert"
+    access_token_minutes: int = Field(default=15, ge=1, le=60)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+
+    max_json_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(default=20_000_000, ge=1024)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_ip_max_failures: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+
+    log_level: str = "INFO"
+    # None: load the fictional demo clinics everywhere but production.
+    seed_demo_data: bool | None = None
+
+    @model_validator(mode="after")
+    def refuse_placeholder_secret_in_production(self) -> "Settings":
+        if self.environment is Environment.production:
+            if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
+                raise ValueError(
+                    "CARDIOALERT_SECRET_KEY must be set to at least 32 random characters in production"
+                )
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("CARDIOALERT_DATABASE_URL must point at PostgreSQL in production")
+        return self
+
+    @property
+    def load_demo_seed(self) -> bool:
+        if self.seed_demo_data is None:
+            return self.environment is not Environment.production
+        return self.seed_demo_data
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def signing_key(self) -> str:
+        """The JWT key. Outside production an unset key becomes a random one kept in var/,
+        so tokens survive restarts of `make run` without anyone choosing a secret."""
+        if self.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
+            return self.secret_key
+        key_file = PROJECT_ROOT / "var" / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
