@@ -1,0 +1,54 @@
+"""The application factory: one FastAPI app, every API route under /v1."""
+
+from fastapi import APIRouter, FastAPI
+
+from services.accounts.router import admin_router, auth_router, hospital_router, me_router, staff_router
+from services.clinics.router import router as clinics_router
+from services.errors import install_error_handlers
+from services.health.router import router as health_router
+from services.logs import configure_logging
+from services.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.openapi import camel_case_operation_id, install_openapi
+from services.routing import ApiRoute
+from services.settings import Settings, get_settings
+
+API_VERSION = "1.0.0"
+
+
+def api_v1() -> APIRouter:
+    router = APIRouter(prefix="/v1", route_class=ApiRoute)
+    for domain_router in (
+        auth_router,
+        me_router,
+        clinics_router,
+        staff_router,
+        admin_router,
+        hospital_router,
+    ):
+        router.include_router(domain_router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="CardioAlert API",
+        version=API_VERSION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        generate_unique_id_function=camel_case_operation_id,
+    )
+    # Added last runs first: the request context exists before the size check answers.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_json_bytes=settings.max_json_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_v1())
+    install_openapi(app)
+    return app
