@@ -25,7 +25,7 @@ def test_readiness_fails_clearly_when_redis_does_not_answer(client: TestClient) 
     body = response.json()
     assert body["code"] == "not_ready"
     assert body["checks"] == {"database": "ok", "redis": "unreachable"}
-    assert body["title"] == "Не готов к работе"
+    assert body["title"] == "Сервис не готов к работе"
 
 
 def test_readiness_fails_clearly_when_the_database_does_not_answer() -> None:
