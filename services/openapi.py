@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from services.auth import InvalidAccessToken, route_policies
+from services.auth import InvalidAccessToken, RoleNotAllowed, route_policies
 from services.errors import (
     PROBLEM_CONTENT_TYPE,
+    AppError,
     ContentTooLarge,
     MalformedJSON,
     Problem,
@@ -57,6 +58,17 @@ def _operations(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def _document_problem(responses: dict[str, Any], error: type[AppError]) -> None:
+    """Add an error to an operation's responses, beside any the route listed for that status."""
+    status = str(error.status)
+    if status not in responses:
+        responses[status] = problem_responses(error)[error.status]
+    elif f"`{error.code}`" not in responses[status]["description"]:
+        responses[status]["description"] = responses[status]["description"].replace(
+            ")", f", `{error.code}`)", 1
+        )
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=DESCRIPTION, routes=app.routes, servers=app.servers
@@ -87,7 +99,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             route_policy = policies.get((method.upper(), path), [])
             operation["x-access-policy"] = route_policy
             if route_policy and route_policy != ["public"]:
-                responses.setdefault("401", problem_responses(InvalidAccessToken)[401])
+                _document_problem(responses, InvalidAccessToken)
+            if set(route_policy) - {"public", "authenticated"}:
+                _document_problem(responses, RoleNotAllowed)
             for entry in responses.values():
                 content = entry.get("content", {})
                 if "application/json" in content and content["application/json"].get("schema") == {

@@ -36,7 +36,6 @@ from services.auth import (
     CurrentPerson,
     InvalidAccessToken,
     PrincipalDep,
-    RoleNotAllowed,
 )
 from services.clinics.service import ClinicNotFound
 from services.db import SessionDep
@@ -45,30 +44,10 @@ from services.routing import ApiRoute
 from services.throttle import get_login_throttle
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=ApiRoute)
-me_router = APIRouter(
-    prefix="/me",
-    tags=["me"],
-    route_class=ApiRoute,
-    responses=problem_responses(InvalidAccessToken, RoleNotAllowed),
-)
-admin_router = APIRouter(
-    prefix="/admin",
-    tags=["admin"],
-    route_class=ApiRoute,
-    responses=problem_responses(InvalidAccessToken, RoleNotAllowed),
-)
-staff_router = APIRouter(
-    prefix="/staff",
-    tags=["staff"],
-    route_class=ApiRoute,
-    responses=problem_responses(InvalidAccessToken, RoleNotAllowed),
-)
-hospital_router = APIRouter(
-    prefix="/hospital",
-    tags=["hospital"],
-    route_class=ApiRoute,
-    responses=problem_responses(InvalidAccessToken, RoleNotAllowed),
-)
+me_router = APIRouter(prefix="/me", tags=["me"], route_class=ApiRoute)
+admin_router = APIRouter(prefix="/admin", tags=["admin"], route_class=ApiRoute)
+staff_router = APIRouter(prefix="/staff", tags=["staff"], route_class=ApiRoute)
+hospital_router = APIRouter(prefix="/hospital", tags=["hospital"], route_class=ApiRoute)
 
 UserAgent = Annotated[str | None, Header(include_in_schema=False)]
 
