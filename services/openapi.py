@@ -19,6 +19,7 @@ from services.errors import (
     ContentTooLarge,
     MalformedJSON,
     Problem,
+    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
     problem_responses,
@@ -99,6 +100,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             route_policy = policies.get((method.upper(), path), [])
             operation["x-access-policy"] = route_policy
             if route_policy and route_policy != ["public"]:
+                _document_problem(responses, Unauthorized)
                 _document_problem(responses, InvalidAccessToken)
             if set(route_policy) - {"public", "authenticated"}:
                 _document_problem(responses, RoleNotAllowed)
