@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton, format_time
 from babel.numbers import format_decimal
 
 from i18n import Language, babel_locale
@@ -26,3 +27,13 @@ def format_date(value: date, language: Language | str, style: str = "long") -> s
 
 def format_number(value: float, language: Language | str, decimals: int = 1) -> str:
     return format_decimal(round(value, decimals), locale=babel_locale(language))
+
+
+def format_day(value: datetime, language: Language | str, time_zone: str = DEFAULT_TIMEZONE) -> str:
+    """Day and month as people say them: 'March 5', '5 марта', '5-mart'."""
+    return format_skeleton("MMMMd", value.astimezone(ZoneInfo(time_zone)), locale=babel_locale(language))
+
+
+def format_clock(value: datetime, language: Language | str, time_zone: str = DEFAULT_TIMEZONE) -> str:
+    """The time of day in the locale's short form: '2:30 PM', '14:30'."""
+    return format_time(value, "short", tzinfo=ZoneInfo(time_zone), locale=babel_locale(language))

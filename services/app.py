@@ -1,7 +1,11 @@
 """The application factory: one FastAPI app, every API route under /v1."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
+from notifications.router import devices_router, inbox_router
 from services.accounts.router import admin_router, auth_router, hospital_router, me_router, staff_router
 from services.clinics.router import router as clinics_router
 from services.errors import install_error_handlers
@@ -11,6 +15,7 @@ from services.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from services.openapi import camel_case_operation_id, install_openapi
 from services.routing import ApiRoute
 from services.settings import Settings, get_settings
+from services.worker import InProcessWorker
 
 API_VERSION = "1.0.0"
 
@@ -20,6 +25,8 @@ def api_v1() -> APIRouter:
     for domain_router in (
         auth_router,
         me_router,
+        devices_router,
+        inbox_router,
         clinics_router,
         staff_router,
         admin_router,
@@ -32,7 +39,19 @@ def api_v1() -> APIRouter:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The embedded default has no separate worker process: run it beside the API.
+        worker = InProcessWorker(settings) if settings.runs_worker_in_process else None
+        if worker is not None:
+            worker.start()
+        yield
+        if worker is not None:
+            worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="CardioAlert API",
         version=API_VERSION,
         docs_url="/docs",

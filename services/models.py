@@ -3,9 +3,10 @@ autogenerate and the schema test read it from here)."""
 
 from sqlmodel import SQLModel
 
+from notifications import models as notifications_models
 from services.accounts import models as accounts_models
 from services.clinics import models as clinics_models
 
 metadata = SQLModel.metadata
 
-__all__ = ["accounts_models", "clinics_models", "metadata"]
+__all__ = ["accounts_models", "clinics_models", "metadata", "notifications_models"]

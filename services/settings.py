@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=1024)
 
+    # Push notifications. Without credentials a platform's pushes go to the log (and the inbox).
+    apns_key_file: Path | None = None
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = "app.cardioalert.ios"
+    apns_base_url: str = "https://api.push.apple.com"
+    apns_ca_file: Path | None = None
+    fcm_credentials_file: Path | None = None
+    push_batch_size: int = Field(default=500, ge=1, le=500)
+    push_max_attempts: int = Field(default=12, ge=1)
+    push_retry_base_seconds: float = Field(default=5.0, gt=0)
+    push_retry_max_seconds: float = Field(default=900.0, gt=0)
+    dispatch_idle_seconds: float = Field(default=1.0, gt=0)
+    # None: run the worker (dispatcher, upkeep) inside the API process when on SQLite.
+    in_process_worker: bool | None = None
+
     log_level: str = "INFO"
     # None: load the fictional demo clinics everywhere but production.
     seed_demo_data: bool | None = None
@@ -62,6 +78,10 @@ class Settings(BaseSettings):
         if self.seed_demo_data is None:
             return self.environment is not Environment.production
         return self.seed_demo_data
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        return self.is_sqlite if self.in_process_worker is None else self.in_process_worker
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from i18n import N_, NP_
+from notifications.service import unregister_session_devices
 from services.accounts.models import AuthSession, ClinicMembership, HospitalClient, RefreshToken, Role, User
 from services.accounts.repository import AccountsRepository
 from services.accounts.schemas import (
@@ -231,6 +232,7 @@ def log_out(session: Session, principal: Principal) -> None:
         auth_session.revoked_at = utcnow()
         auth_session.revoked_reason = "logout"
         repository.add(auth_session)
+        unregister_session_devices(session, auth_session.id, reason="logout")
 
 
 def issue_client_token(
@@ -316,6 +318,7 @@ def revoke_session(session: Session, principal: Principal, session_id: uuid.UUID
     auth_session.revoked_at = utcnow()
     auth_session.revoked_reason = "revoked_by_user"
     repository.add(auth_session)
+    unregister_session_devices(session, auth_session.id, reason="signed_out")
 
 
 def _require_clinics(session: Session, clinic_ids: Sequence[uuid.UUID]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, Enum, inspect
 
 from services.db import make_engine
 from services.migrations import ALEMBIC_INI, alembic_config, downgrade_to_base, upgrade_to_head
@@ -70,3 +70,18 @@ def test_history_is_linear_and_files_are_named_by_date_and_slug() -> None:
     assert versions
     for path in versions:
         assert path.name[:16].replace("-", "").replace("_", "").isdigit(), path.name
+
+
+def test_enum_check_constraints_allow_every_value(engine: Engine) -> None:
+    """Autogenerate does not see a new enum value; the CHECK constraint in the database would
+    then refuse it. Every value of every enum column must be in its constraint."""
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        constraints = {c["name"]: c["sqltext"] for c in inspector.get_check_constraints(table.name)}
+        for column in table.columns:
+            if isinstance(column.type, Enum):
+                text = constraints[f"ck_{table.name}_{column.type.name}"]
+                missing = [value for value in column.type.enums if f"'{value}'" not in text]
+                assert missing == [], (
+                    f"{table.name}.{column.name}: migrate the CHECK constraint for {missing}"
+                )

@@ -8,6 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from i18n import Language
+from notifications.models import Device, NotificationKind, Platform
+from notifications.service import enqueue
 from services.accounts.models import AuthSession, Role, User
 from services.auth import route_policies
 from services.routing import mounted_routes
@@ -117,8 +120,39 @@ def _clinic_of_other_staff(role: Role) -> Fixture:
     return build
 
 
+def _device_of_another_patient(db: Session) -> tuple[dict[str, str], str, dict[str, str]]:
+    owner, stranger = make_user(db), make_user(db)
+    owner_headers = sign_in(db, owner)
+    device = Device(
+        user_id=owner.id,
+        platform=Platform.ios,
+        push_token=uuid.uuid4().hex * 2,
+        app_version="1.0",
+        language=Language.en,
+        time_zone="Asia/Tashkent",
+    )
+    db.add(device)
+    db.commit()
+    return owner_headers, str(device.id), sign_in(db, stranger)
+
+
+def _notification_of_another_patient(db: Session) -> tuple[dict[str, str], str, dict[str, str]]:
+    owner, stranger = make_user(db), make_user(db)
+    notification = enqueue(
+        db,
+        user_id=owner.id,
+        kind=NotificationKind.ecg_result_ready,
+        dedup_key="study:1:result",
+        params={"study_id": str(uuid.uuid4())},
+    )
+    db.commit()
+    return sign_in(db, owner), str(notification.id), sign_in(db, stranger)
+
+
 OWNED_ROUTES: dict[tuple[str, str], list[Fixture]] = {
     ("DELETE", "/v1/me/sessions/{session_id}"): [_session_of_another_patient],
+    ("DELETE", "/v1/devices/{device_id}"): [_device_of_another_patient],
+    ("POST", "/v1/notifications/{notification_id}/read"): [_notification_of_another_patient],
     ("GET", "/v1/staff/clinics/{clinic_id}/members"): [
         _clinic_of_other_staff(Role.clinic_staff),
         _clinic_of_other_staff(Role.clinician),
