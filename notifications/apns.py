@@ -67,9 +67,12 @@ def apns_payload(message: PushMessage) -> bytes:
             **message.data,
         }
         encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        if len(encoded) <= APNS_PAYLOAD_LIMIT or len(body) <= 1:
+        excess = len(encoded) - APNS_PAYLOAD_LIMIT
+        if excess <= 0 or not body:
             return encoded
-        body = body[: max(1, len(body) - (len(encoded) - APNS_PAYLOAD_LIMIT) - 1)] + "…"
+        # Cut bytes, not characters: Cyrillic letters take two bytes each in UTF-8.
+        keep = max(0, len(body.rstrip("…").encode()) - excess - len("…".encode()))
+        body = body.encode()[:keep].decode("utf-8", errors="ignore").rstrip() + "…" if keep else ""
 
 
 class ApnsSender:

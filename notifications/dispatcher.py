@@ -159,7 +159,7 @@ class Dispatcher:
         device: Device,
         result: SendResult,
         now: datetime,
-        dead_devices: set[Device],
+        dead_devices: set[uuid.UUID],
         report: RoundReport,
     ) -> None:
         delivery.attempts += 1
@@ -180,7 +180,7 @@ class Dispatcher:
         else:
             delivery.state = DeliveryState.failed
             if result.outcome is Outcome.token_invalid:
-                dead_devices.add(device)
+                dead_devices.add(device.id)
             report.failed += 1
 
     async def send_due(self) -> RoundReport:
@@ -207,15 +207,13 @@ class Dispatcher:
                 )
             )
             finished = self.clock()
-            dead_devices: set[Device] = set()
+            dead_devices: set[uuid.UUID] = set()
             for platform, results in zip(platforms, batches, strict=True):
                 for (delivery, device, _), result in zip(by_platform[platform], results, strict=True):
                     self._record(delivery, device, result, finished, dead_devices, report)
             repository.add(*(delivery for delivery, _, _ in claimed))
             if dead_devices:
-                repository.disable_devices(
-                    at=finished, reason="token_invalid", ids=[d.id for d in dead_devices]
-                )
+                repository.disable_devices(at=finished, reason="token_invalid", ids=sorted(dead_devices))
         return report
 
     async def run_once(self) -> RoundReport:

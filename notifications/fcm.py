@@ -1,5 +1,6 @@
 """Firebase Cloud Messaging through firebase-admin (HTTP v1, send_each for batches)."""
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ RETRY_ERRORS = (
 
 def fcm_message(message: PushMessage) -> messaging.Message:
     return messaging.Message(
-        token=message.token,
+        fid=message.token,  # firebase-admin 7.7 renamed the registration token field
         notification=messaging.Notification(title=message.title, body=message.body),
         data=message.data,
         android=messaging.AndroidConfig(
@@ -76,4 +77,8 @@ class FcmSender:
         return results
 
     async def aclose(self) -> None:
-        firebase_admin.delete_app(self.app)
+        # firebase-admin closes its async HTTP client with asyncio.run(), which cannot run inside
+        # this loop: close the client here, on the loop that owns its connections, then release
+        # the rest of the app from a thread.
+        await messaging._get_messaging_service(self.app)._async_client.aclose()
+        await asyncio.to_thread(firebase_admin.delete_app, self.app)

@@ -121,7 +121,10 @@ class ApnsTestServer:
         self.team_id = team_id
         self.key_id = key_id
         self.topic = topic
-        self._public_key = serialization.load_pem_public_key(public_key_pem)
+        public_key = serialization.load_pem_public_key(public_key_pem)
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != "secp256r1":
+            raise ValueError("APNs signing keys are EC P-256 (ES256)")
+        self._public_key = public_key
         self.ca_file, cert_file, key_file = _write_tls_files(workdir)
         self._ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -133,6 +136,8 @@ class ApnsTestServer:
         self.other_app_tokens: set[str] = set()
         self.scripted: dict[str, list[tuple[int, str]]] = {}
         self.response_delay: float = 0.0
+        # Apple treats rapid connect/disconnect as abuse; tests can check that a sender reuses its connection.
+        self.connections_opened = 0
 
         self._lock = threading.Lock()
         self._provider_tokens: set[str] = set()
@@ -209,20 +214,22 @@ class ApnsTestServer:
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = _ApnsConnection(self, reader, writer)
         self._connections.add(connection)
+        self.connections_opened += 1
         try:
             await connection.serve()
         finally:
             self._connections.discard(connection)
 
-    def answer(self, stream: _Stream) -> tuple[int, bytes, str]:
+    def _handle_request(self, stream: _Stream) -> tuple[int, bytes, str]:
         """Status, body and apns-id for a complete request; records it."""
         apns_id = stream.headers.get("apns-id", "")
         if not _UUID.fullmatch(apns_id):
             apns_id = str(uuid.uuid4())
         match = _DEVICE_PATH.fullmatch(stream.path)
         device_token = match.group(1) if match else ""
+        payload = _json_object(bytes(stream.body))
         try:
-            self._check(stream, device_token if match else None)
+            self._check(stream, device_token if match else None, payload)
             status, reason = self._outcome(device_token)
         except _Rejected as rejected:
             status, reason = rejected.status, rejected.reason
@@ -235,7 +242,7 @@ class ApnsTestServer:
         request = ApnsRequest(
             device_token=device_token,
             headers=dict(stream.headers),
-            payload=_json_object(bytes(stream.body)) or {},
+            payload=payload or {},
             received_at=time.time(),
             status=status,
         )
@@ -243,8 +250,8 @@ class ApnsTestServer:
             self.received.append(request)
         return status, body, apns_id
 
-    def _check(self, stream: _Stream, device_token: str | None) -> None:
-        """Raises _Rejected for the first rule the request breaks, in the order Apple lists them."""
+    def _check(self, stream: _Stream, device_token: str | None, payload: dict[str, Any] | None) -> None:
+        """Raises _Rejected for the first rule the request breaks: route, token, auth, headers, body."""
         if device_token is None:
             raise _Rejected(404, "BadPath")
         if stream.method != "POST":
@@ -253,7 +260,7 @@ class ApnsTestServer:
             raise _Rejected(400, "BadDeviceToken")
         self._check_provider_token(stream.headers.get("authorization"))
         self._check_headers(stream.headers)
-        self._check_payload(bytes(stream.body))
+        self._check_payload(len(stream.body), payload)
 
     def _check_provider_token(self, authorization: str | None) -> None:
         if not authorization:
@@ -282,7 +289,7 @@ class ApnsTestServer:
                 return "InvalidProviderToken"
             claims = jwt.decode(
                 token,
-                self._public_key,  # type: ignore[arg-type]
+                self._public_key,
                 algorithms=["ES256"],
                 issuer=self.team_id,
                 # Age is judged per request against APNs' one-hour rule, not by PyJWT.
@@ -319,12 +326,12 @@ class ApnsTestServer:
             raise _Rejected(400, "BadExpirationDate")
 
     @staticmethod
-    def _check_payload(body: bytes) -> None:
-        if not body:
+    def _check_payload(size: int, payload: dict[str, Any] | None) -> None:
+        if not size:
             raise _Rejected(400, "PayloadEmpty")
-        if len(body) > APNS_MAX_PAYLOAD_BYTES:
+        if size > APNS_MAX_PAYLOAD_BYTES:
             raise _Rejected(413, "PayloadTooLarge")
-        payload = _json_object(body)
+        # Apple has no reason for unparsable JSON; PayloadEmpty is what the senders should treat it as.
         if payload is None or not isinstance(payload.get("aps"), dict):
             raise _Rejected(400, "PayloadEmpty")
 
@@ -350,7 +357,11 @@ class _ApnsConnection:
         self._reader = reader
         self._writer = writer
         self._h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+            # Inbound header validation costs about a third of the server's time per request; the clients
+            # under test use h2, which already validates what it sends.
+            h2.config.H2Configuration(
+                client_side=False, header_encoding="utf-8", validate_inbound_headers=False
+            )
         )
         self._h2.local_settings = h2.settings.Settings(
             client=False,
@@ -384,8 +395,10 @@ class _ApnsConnection:
                 await self._writer.drain()
                 if terminated:
                     break
-        except (h2.exceptions.ProtocolError, OSError):
-            pass  # a client that breaks the protocol or drops the connection just loses it, as with Apple
+        except h2.exceptions.ProtocolError:
+            self._flush()  # the GOAWAY h2 queued; a client that breaks the protocol loses the connection
+        except OSError:
+            pass  # the client went away
         finally:
             for task in self._delayed:
                 task.cancel()
@@ -416,10 +429,11 @@ class _ApnsConnection:
         elif isinstance(event, h2.events.WindowUpdated):
             for stream_id, body in list(self._unsent.items()):
                 del self._unsent[stream_id]
-                self._send_body(stream_id, body)
+                with contextlib.suppress(h2.exceptions.StreamClosedError):
+                    self._send_body(stream_id, body)
 
     def _answer(self, stream_id: int, stream: _Stream) -> None:
-        status, body, apns_id = self._server.answer(stream)
+        status, body, apns_id = self._server._handle_request(stream)
         delay = self._server.response_delay
         if delay <= 0:
             self._respond(stream_id, status, body, apns_id)
@@ -541,6 +555,7 @@ def _write_tls_files(workdir: Path) -> tuple[Path, Path, Path]:
 # --- FCM ----------------------------------------------------------------------------------------
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # firebase-admin 7.x sends `fid` (Firebase installation ID) and deprecates `token`; FCM accepts either.
 FCM_TARGETS = ("token", "fid", "topic", "condition")
@@ -568,6 +583,7 @@ _GOOGLE_MESSAGE = {
     500: "Internal error encountered.",
     503: "The service is currently unavailable.",
 }
+_RETRY_AFTER_STATUSES = frozenset({429, 500, 503})
 _SEND_PATH = re.compile(r"/v1/projects/([^/]+)/messages:send")
 
 
@@ -625,7 +641,7 @@ class _FcmHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, answer = self.server.fcm.handle_post(self.path, self.headers.get("Authorization", ""), body)
+        status, answer = self.server.fcm._handle_post(self.path, self.headers.get("Authorization", ""), body)
         self._reply(status, answer)
 
     def do_GET(self) -> None:
@@ -636,6 +652,9 @@ class _FcmHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(data)))
+        retry_after = self.server.fcm.retry_after
+        if retry_after is not None and status in _RETRY_AFTER_STATUSES:
+            self.send_header("Retry-After", str(retry_after))
         self.end_headers()
         self.wfile.write(data)
 
@@ -652,6 +671,8 @@ class FcmTestServer:
         self.unregistered: set[str] = set()
         self.invalid: set[str] = set()
         self.scripted: dict[str, list[tuple[int, str]]] = {}
+        # Seconds to put in a Retry-After header on 429, 500 and 503 answers (FCM sends one at times).
+        self.retry_after: int | None = None
         self._lock = threading.Lock()
         self._accounts: dict[str, _ServiceAccount] = {}  # private_key_id -> account
         self._access_tokens: list[str] = []
@@ -670,7 +691,13 @@ class FcmTestServer:
             return
         self._httpd = _FcmHttpServer(self, self._port)
         self._port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fcm-test-server", daemon=True)
+        # A short poll interval keeps stop() quick; serve_forever only notices shutdown() between polls.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fcm-test-server",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -729,7 +756,7 @@ class FcmTestServer:
         path.write_text(json.dumps(account, indent=2), encoding="utf-8")
         return path
 
-    def handle_post(self, path: str, authorization: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def _handle_post(self, path: str, authorization: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """Status and JSON answer for a POST; runs on the request's handler thread."""
         if path == "/token":
             return self._issue_token(body)
@@ -766,7 +793,8 @@ class FcmTestServer:
                 assertion,
                 account.public_key,
                 algorithms=["RS256"],
-                audience=f"{self.base_url}/token",
+                # google-auth always names Google's endpoint as the audience, whatever token_uri says.
+                audience=[GOOGLE_TOKEN_AUDIENCE, f"{self.base_url}/token"],
                 issuer=account.client_email,
                 options={"require": ["iss", "aud", "iat", "exp"]},
                 leeway=30,
