@@ -31,7 +31,6 @@ from notifications.models import (
     Device,
     Notification,
     NotificationKind,
-    NotificationState,
     Platform,
 )
 from notifications.repository import NotificationsRepository
@@ -129,28 +128,27 @@ class Dispatcher:
             due = repository.claim_due_notifications(now, self.batch_size)
             if not due:
                 return 0
-            targets = repository.push_targets(sorted({notification.user_id for notification in due}))
-            rows: list[dict[str, Any]] = []
-            for notification in due:
-                notification.state = NotificationState.dispatched
-                if notification.expires_at is not None and notification.expires_at <= now:
-                    continue  # too late to push; it stays in the inbox
-                rows += [
-                    {
-                        "id": uuid.uuid4(),
-                        "notification_id": notification.id,
-                        "device_id": device.id,
-                        "state": DeliveryState.pending,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                    for device, preferences in targets
-                    if device.user_id == notification.user_id
-                    and wants_push(preferences, notification.category)
-                ]
-            repository.insert_deliveries(rows)
-            repository.add(*due)
+            devices_of: dict[uuid.UUID, list[Any]] = {}
+            for target in repository.push_targets(sorted({row.user_id for row in due})):
+                devices_of.setdefault(target.user_id, []).append(target)
+            deliveries = [
+                {
+                    "id": uuid.uuid4(),
+                    "notification_id": row.id,
+                    "device_id": target.id,
+                    "state": DeliveryState.pending,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for row in due
+                # Too late to push: it stays in the inbox only.
+                if row.expires_at is None or row.expires_at > now
+                for target in devices_of.get(row.user_id, [])
+                if wants_push(target, row.category)
+            ]
+            repository.insert_deliveries(deliveries)
+            repository.mark_dispatched([row.id for row in due])
             return len(due)
 
     def _record(

@@ -148,10 +148,11 @@ class NotificationsRepository:
 
     # The dispatcher
 
-    def claim_due_notifications(self, now: datetime, limit: int) -> Sequence[Notification]:
-        """Due notifications, locked; rows another dispatcher holds are skipped."""
+    def claim_due_notifications(self, now: datetime, limit: int) -> Sequence[Any]:
+        """Due notifications (id, user_id, category, expires_at), locked; rows another
+        dispatcher holds are skipped."""
         statement = (
-            select(Notification)
+            select(Notification.id, Notification.user_id, Notification.category, Notification.expires_at)
             .where(col(Notification.state) == NotificationState.scheduled, col(Notification.send_at) <= now)
             .order_by(col(Notification.send_at))
             .limit(limit)
@@ -159,12 +160,24 @@ class NotificationsRepository:
         )
         return self.session.exec(statement).all()
 
-    def push_targets(
-        self, user_ids: Sequence[uuid.UUID]
-    ) -> Sequence[tuple[Device, NotificationPreference | None]]:
-        """Enabled devices of these users whose sign-in session is still live."""
+    def mark_dispatched(self, notification_ids: Sequence[uuid.UUID]) -> None:
+        self.session.execute(
+            update(Notification)
+            .where(col(Notification.id).in_(list(notification_ids)))
+            .values(state=NotificationState.dispatched)
+        )
+
+    def push_targets(self, user_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+        """(device id, user id, reminders, booking_changes, results) of the enabled devices of
+        these users whose sign-in session is still live; the preferences are None when unset."""
         statement = (
-            select(Device, NotificationPreference)
+            select(
+                Device.id,
+                Device.user_id,
+                NotificationPreference.reminders,
+                NotificationPreference.booking_changes,
+                NotificationPreference.results,
+            )
             .join(AuthSession, col(AuthSession.id) == col(Device.auth_session_id))
             .join(
                 NotificationPreference,
@@ -177,7 +190,7 @@ class NotificationsRepository:
                 col(AuthSession.revoked_at).is_(None),
             )
         )
-        return self.session.exec(statement).all()  # type: ignore[return-value]
+        return self.session.exec(statement).all()
 
     def insert_deliveries(self, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -228,7 +228,7 @@ def update_preferences(session: Session, user: User, changes: PreferencesUpdate)
     return PreferencesPublic.model_validate(preferences)
 
 
-def wants_push(preferences: NotificationPreference | None, category: Category) -> bool:
-    if preferences is None:
-        return True
-    return bool(getattr(preferences, str(category)))
+def wants_push(preferences: Any, category: Category) -> bool:
+    """Whether the category is switched on in `preferences` (anything with the three flags);
+    an unset flag (no preferences saved yet) means on."""
+    return getattr(preferences, str(category), None) is not False
