@@ -54,7 +54,7 @@ class LogSender:
     async def send_batch(self, messages: list[PushMessage]) -> list[SendResult]:
         for message in messages:
             # Ids only: titles and bodies name clinics and appointment times.
-            logger.info("push logged, no %s credentials", self.platform, extra={"event": message.delivery_id})
+            logger.info("push logged (no %s credentials): delivery %s", self.platform, message.delivery_id)
         return [SendResult(Outcome.delivered, reason="logged") for _ in messages]
 
     async def aclose(self) -> None:

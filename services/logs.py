@@ -27,7 +27,8 @@ SAFE_FIELDS = (
     "component",
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_DIGITS = re.compile(r"\+?\d[\d\s()-]{6,}\d")
+# Runs of 8+ digits that stand alone (phone numbers), not parts of ids like UUIDs.
+_DIGITS = re.compile(r"(?<![\w-])\+?\d[\d\s()-]{6,}\d(?![\w-])")
 
 
 def mask_personal_data(text: str) -> str:

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 import secrets
 import ssl
 import time
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -23,9 +25,10 @@ from notifications.models import (
     NotificationKind,
     NotificationPreference,
 )
-from notifications.senders import Outcome, PushMessage
+from notifications.senders import LogSender, Outcome, PushMessage
 from notifications.service import enqueue
 from services.db import utcnow
+from services.settings import Settings
 from tests.notifications.conftest import (
     KEY_ID,
     TEAM_ID,
@@ -344,3 +347,23 @@ def test_an_oversized_text_is_shortened_to_fit_apns_4kb(
     body = request.payload["aps"]["alert"]["body"]
     assert body.endswith("…") and body.startswith("Напоминаем")
     assert len(json.dumps(request.payload, ensure_ascii=False, separators=(",", ":")).encode()) <= 4096
+
+
+def test_without_credentials_pushes_go_to_the_log_only(
+    outbox_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Session(outbox_engine, expire_on_commit=False) as session:
+        patient = add_patient(session)
+        add_device(session, patient, language=Language.ru)
+        booking_reminder(session, patient)
+        session.commit()
+    settings = Settings(_env_file=None, database_url="postgresql+psycopg://unused/unused")  # type: ignore[call-arg]
+    senders = build_senders(settings)
+    assert {type(sender) for sender in senders.values()} == {LogSender}
+
+    with caplog.at_level(logging.INFO, logger="cardioalert.push"):
+        run(Dispatcher(outbox_engine, senders, settings))
+    (delivery,) = deliveries(outbox_engine)
+    assert delivery.state is DeliveryState.sent
+    assert str(delivery.id) in caplog.text
+    assert "Кардиоцентр" not in caplog.text  # the log carries ids, not the text

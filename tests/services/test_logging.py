@@ -83,3 +83,10 @@ def test_masking_catches_personal_data_in_free_text() -> None:
     )
     message = json.loads(JsonFormatter().format(record))["message"]
     assert message == "call [number] or [email]"
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "delivery 0f6f7f26-a093-489f-bcb9-30883739e4e7", None, None
+    )
+    assert (
+        json.loads(JsonFormatter().format(record))["message"]
+        == "delivery 0f6f7f26-a093-489f-bcb9-30883739e4e7"
+    )
