@@ -34,7 +34,13 @@ def serve(host: str, port: int) -> None:
     prestart()
     print(f"CardioAlert API on http://{host}:{port} — interactive docs: http://{host}:{port}/docs")  # noqa: T201
     uvicorn.run(
-        "services.app:create_app", factory=True, host=host, port=port, access_log=False, log_config=None
+        "services.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        limit_concurrency=get_settings().max_concurrent_requests,
     )
 
 

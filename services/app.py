@@ -3,8 +3,12 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI
 
+from booking.router import bookings_router, slots_router
+from booking.router import hospital_router as booking_hospital_router
+from booking.router import staff_router as booking_staff_router
 from notifications.router import devices_router, inbox_router
 from services.accounts.router import admin_router, auth_router, hospital_router, me_router, staff_router
 from services.clinics.router import router as clinics_router
@@ -25,6 +29,10 @@ def api_v1() -> APIRouter:
     for domain_router in (
         auth_router,
         me_router,
+        bookings_router,
+        slots_router,
+        booking_staff_router,
+        booking_hospital_router,
         devices_router,
         inbox_router,
         clinics_router,
@@ -42,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.max_concurrent_requests
         # The embedded default has no separate worker process: run it beside the API.
         worker = InProcessWorker(settings) if settings.runs_worker_in_process else None
         if worker is not None:

@@ -53,7 +53,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def enum_column(enum: type[StrEnum], *, nullable: bool = False, default: StrEnum | None = None) -> Column:
+def enum_column(
+    enum: type[StrEnum], *, nullable: bool = False, default: StrEnum | None = None, primary_key: bool = False
+) -> Column:
     """Enums are stored as their string values (no native PostgreSQL enum types, which are
     hard to migrate), with a CHECK constraint naming the allowed values."""
     return Column(
@@ -68,6 +70,7 @@ def enum_column(enum: type[StrEnum], *, nullable: bool = False, default: StrEnum
         ),
         nullable=nullable,
         default=default,
+        primary_key=primary_key,
     )
 
 
@@ -88,7 +91,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Up to 40 connections per process; a request waits at most pool_timeout for one and then
+    # gets a clean 503 (see services/errors.py), never hangs.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30, pool_timeout=15)
 
 
 @lru_cache
@@ -96,22 +101,23 @@ def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
+def finish_transaction(session: Session, error: BaseException | None) -> None:
+    """Commit, or roll back when the work raised, except for errors that declare their changes
+    must be kept (see AppError.keeps_changes)."""
+    if error is None or (isinstance(error, AppError) and error.keeps_changes):
+        session.commit()
+    else:
+        session.rollback()
+
+
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
-    """Commit when the block succeeds; roll back when it raises, except for errors that
-    declare their changes must be kept (see AppError.keeps_changes)."""
     try:
         yield session
-        session.commit()
-    except AppError as error:
-        if error.keeps_changes:
-            session.commit()
-        else:
-            session.rollback()
+    except BaseException as error:
+        finish_transaction(session, error)
         raise
-    except BaseException:
-        session.rollback()
-        raise
+    finish_transaction(session, None)
 
 
 def get_session() -> Iterator[Session]:

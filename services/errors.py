@@ -116,6 +116,13 @@ class ValidationFailed(AppError):
     detail = N_("Some fields are missing or invalid.")
 
 
+class UnprocessableRequest(AppError):
+    status = 422
+    code = "unprocessable"
+    title = N_("Request cannot be processed")
+    detail = N_("The request is well formed but cannot be processed.")
+
+
 class MalformedJSON(AppError):
     status = 400
     code = "malformed_json"

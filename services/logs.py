@@ -77,3 +77,6 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # HTTP clients log every request's full URL at INFO; webhook URLs can carry tokens.
+    for name in ("httpx", "httpcore", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)

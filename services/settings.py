@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=1024)
 
+    # Booking rules.
+    booking_hold_minutes: int = Field(default=10, ge=1, le=120)
+    booking_cancel_cutoff_hours: float = Field(default=2.0, ge=0)
+    booking_max_active_per_patient: int = Field(default=3, ge=1)
+    booking_reminder_hours: list[int] = Field(default=[24, 2])
+    slot_horizon_days: int = Field(default=60, ge=1, le=366)
+    # Changes of the last seconds are left out of the hospital systems' change feed, so a
+    # transaction committing late can never slip behind a cursor already handed out.
+    his_feed_settle_seconds: float = Field(default=5.0, ge=0)
+
     # Push notifications. Without credentials a platform's pushes go to the log (and the inbox).
     apns_key_file: Path | None = None
     apns_key_id: str = ""
@@ -57,6 +67,11 @@ class Settings(BaseSettings):
     dispatch_idle_seconds: float = Field(default=1.0, gt=0)
     # None: run the worker (dispatcher, upkeep) inside the API process when on SQLite.
     in_process_worker: bool | None = None
+
+    # Requests one api process serves at once (more get 503 at once). Each holds at most one
+    # worker thread at a time and there are as many threads as admitted requests, so a request
+    # holding a row lock can always get a thread to finish and release it.
+    max_concurrent_requests: int = Field(default=400, ge=10)
 
     log_level: str = "INFO"
     # None: load the fictional demo clinics everywhere but production.

@@ -1,18 +1,24 @@
-"""The worker: the push dispatcher and periodic upkeep, in one asyncio loop.
+"""The worker: the push and webhook dispatchers and periodic upkeep, in one asyncio loop.
 
 Production runs it as its own process (`python -m services worker`, several replicas share
 the work through SKIP LOCKED). The embedded default runs it in a thread of the API process.
-It touches a heartbeat file after every upkeep round, which the container health check reads."""
+It touches a heartbeat file after every round of periodic tasks (at least hourly, in practice
+every 30 s), which the container health check reads."""
 
 import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session
 
+from booking.service import extend_slot_horizon, release_expired_holds
+from booking.webhooks import WebhookDispatcher
 from notifications.dispatcher import Dispatcher, build_senders
 from services.accounts.tasks import purge_stale_sign_ins
 from services.concurrency import wait_or_stop
@@ -22,31 +28,48 @@ from services.settings import Settings, get_settings
 
 logger = logging.getLogger("cardioalert.worker")
 HEARTBEAT_FILE = Path("/tmp/cardioalert-worker-heartbeat")  # noqa: S108 - container-local, not shared
-UPKEEP_SECONDS = 300
-
-PERIODIC_TASKS: list[Callable[[Session], int]] = [lambda session: purge_stale_sign_ins(session, utcnow())]
 
 
-def run_upkeep_round() -> None:
-    for task in PERIODIC_TASKS:
-        try:
-            with Session(get_engine()) as session, transaction(session):
-                count = task(session)
-            logger.info("periodic task done", extra={"count": count})
-        except Exception:
-            logger.exception("periodic task failed")
-    HEARTBEAT_FILE.touch()
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    every_seconds: float
+    run: Callable[[Session, datetime], int]
 
 
-async def _upkeep_forever(stop: asyncio.Event) -> None:
+PERIODIC_TASKS = (
+    # Unconfirmed holds block their place until released; the booking path also frees them
+    # when it meets them, this catches the rest quickly.
+    PeriodicTask("release expired holds", 30, release_expired_holds),
+    PeriodicTask("extend slot horizon", 3600, extend_slot_horizon),
+    PeriodicTask("purge stale sign-ins", 3600, purge_stale_sign_ins),
+)
+
+
+def run_task(task: PeriodicTask) -> None:
+    try:
+        with Session(get_engine()) as session, transaction(session):
+            count = task.run(session, utcnow())
+        logger.info("periodic task done: %s", task.name, extra={"count": count})
+    except Exception:
+        logger.exception("periodic task failed: %s", task.name)
+
+
+async def _periodic_tasks_forever(stop: asyncio.Event) -> None:
+    next_run = dict.fromkeys(PERIODIC_TASKS, 0.0)
     while not stop.is_set():
-        await asyncio.to_thread(run_upkeep_round)
-        await wait_or_stop(stop, UPKEEP_SECONDS)
+        for task in PERIODIC_TASKS:
+            if time.monotonic() >= next_run[task]:
+                await asyncio.to_thread(run_task, task)
+                next_run[task] = time.monotonic() + task.every_seconds
+        HEARTBEAT_FILE.touch()
+        await wait_or_stop(stop, max(0.0, min(next_run.values()) - time.monotonic()))
 
 
 async def run_worker(stop: asyncio.Event, settings: Settings) -> None:
-    dispatcher = Dispatcher(get_engine(), build_senders(settings), settings)
-    await asyncio.gather(dispatcher.run_forever(stop), _upkeep_forever(stop))
+    push = Dispatcher(get_engine(), build_senders(settings), settings)
+    hooks = WebhookDispatcher(get_engine(), settings)
+    await asyncio.gather(push.run_forever(stop), hooks.run_forever(stop), _periodic_tasks_forever(stop))
 
 
 def run_forever() -> None:

@@ -1,14 +1,25 @@
-"""Reading clinics for patients and staff."""
+"""Finding clinics: free-text search in every language and script, filters by service, city and
+opening time, distance from the patient, and one clinic's details."""
 
+import math
+import unicodedata
 import uuid
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from i18n import N_, Language, pick_localized
-from services.clinics.models import Clinic
+from i18n import CATALOG_LANGUAGES, N_, Language, pick_localized
+from i18n.translit import latin_to_cyrillic
+from services.clinics.models import Clinic, ClinicService
 from services.clinics.repository import ClinicsRepository
-from services.clinics.schemas import ClinicPage, ClinicPublic
-from services.errors import NotFound
+from services.clinics.schemas import ClinicClosurePublic, ClinicDetail, ClinicPage, ClinicPublic
+from services.db import utcnow
+from services.errors import BadRequest, InvalidCursor, NotFound
 from services.pagination import decode_cursor, encode_cursor
 
 
@@ -17,47 +28,271 @@ class ClinicNotFound(NotFound):
     detail = N_("No such clinic.")
 
 
+class CoordinatesIncomplete(BadRequest):
+    code = "coordinates_incomplete"
+    title = N_("Incomplete coordinates")
+    detail = N_("Give both lat and lon to sort clinics by distance, or neither.")
+
+
 LOCALIZED_FIELDS = ("name", "city", "address", "description")
+SEARCHED_FIELDS = ("name", "city", "address")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EARTH_RADIUS_KM = 6371.0088  # the IUGG mean radius
+# The ways people type the oʻ/gʻ mark and the tutuq belgisi; the search ignores them all.
+_SEARCH_IGNORED = str.maketrans("", "", "'ʻʼ‘’`")
+# Punctuation a typed word may carry that the stored text does not ("Chilonzor," → chilonzor).
+_WORD_EDGES = '.,;:!?()[]«»"„“”'
+MAX_SEARCH_WORDS = 10
+_SERVICE_ORDER = {service: index for index, service in enumerate(ClinicService)}
 
 
-def clinic_public(clinic: Clinic, language: Language) -> ClinicPublic:
-    texts = {
-        field: pick_localized(
-            {
-                Language.en: getattr(clinic, f"{field}_en"),
-                Language.ru: getattr(clinic, f"{field}_ru"),
-                Language.uz: getattr(clinic, f"{field}_uz"),
-            },
-            language,
-        )
-        for field in LOCALIZED_FIELDS
-    }
+@dataclass(frozen=True)
+class ClinicSearch:
+    """What a patient looks for; every field given narrows the list, coordinates sort it."""
+
+    text: str | None = None
+    service: ClinicService | None = None
+    city: str | None = None
+    open_now: bool = False
+    open_at: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    latitude: float
+    longitude: float
+
+
+def normalize_search_text(text: str) -> str:
+    """Text as the clinic search compares it: case-folded, ё read as е, the apostrophe variants
+    dropped (so Fargʻona, Farg'ona and Fargona are one word) and whitespace collapsed."""
+    folded = unicodedata.normalize("NFC", text).casefold().replace("ё", "е").translate(_SEARCH_IGNORED)
+    return " ".join(folded.split())
+
+
+def search_words(query: str) -> list[str]:
+    """The distinct words of a query, normalised; a clinic matches when it contains every one."""
+    words = (word.strip(_WORD_EDGES) for word in normalize_search_text(query).split())
+    return list(dict.fromkeys(word for word in words if word))[:MAX_SEARCH_WORDS]
+
+
+def build_search_text(values: Mapping[str, Any]) -> str:
+    """The `search_text` of a clinic from its columns (name_en, city_ru, …): names, city and address
+    in every language, and the Uzbek ones in Cyrillic script too."""
+    parts = [values[f"{field}_{language}"] for field in SEARCHED_FIELDS for language in CATALOG_LANGUAGES]
+    parts += [latin_to_cyrillic(values[f"{field}_{Language.uz}"]) for field in SEARCHED_FIELDS]
+    return normalize_search_text(" ".join(parts))
+
+
+def city_slug(city: str) -> str:
+    """The value of the city filter: the English city name, lowercased, spaces as hyphens."""
+    return "-".join(city.lower().split())
+
+
+def distance_km(origin: Point, latitude: float, longitude: float) -> float:
+    """Great-circle (haversine) distance on the mean Earth sphere."""
+    phi1, phi2 = math.radians(origin.latitude), math.radians(latitude)
+    half_dphi = (phi2 - phi1) / 2
+    half_dlambda = math.radians(longitude - origin.longitude) / 2
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _minute_of_day(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def local_date(moment: datetime, time_zone: str) -> date:
+    return moment.astimezone(ZoneInfo(time_zone)).date()
+
+
+def is_open_at(clinic: Clinic, moment: datetime, closed: Collection[tuple[uuid.UUID, date]]) -> bool:
+    """Open at `moment` on the clinic's own clock: not a closed day (`closed` holds (clinic id, day)
+    pairs), and inside one of that weekday's [start, end) intervals."""
+    local = moment.astimezone(ZoneInfo(clinic.time_zone))
+    if (clinic.id, local.date()) in closed:
+        return False
+    minute = local.hour * 60 + local.minute
+    intervals = clinic.working_hours.get(WEEKDAYS[local.weekday()], [])
+    return any(_minute_of_day(start) <= minute < _minute_of_day(end) for start, end in intervals)
+
+
+@lru_cache(maxsize=8192)
+def _localized(en: str, ru: str, uz: str, language: Language) -> str:
+    # Cached: rendering Uzbek Cyrillic costs tens of microseconds per text, and lists repeat them.
+    return pick_localized({Language.en: en, Language.ru: ru, Language.uz: uz}, language)
+
+
+def _clinic_text(clinic: Clinic, field: str, language: Language) -> str:
+    return _localized(
+        getattr(clinic, f"{field}_en"),
+        getattr(clinic, f"{field}_ru"),
+        getattr(clinic, f"{field}_uz"),
+        language,
+    )
+
+
+def clinic_public(
+    clinic: Clinic,
+    language: Language,
+    *,
+    services: Iterable[ClinicService] = (),
+    open_now: bool = False,
+    distance: float | None = None,
+) -> ClinicPublic:
     return ClinicPublic(
         id=clinic.id,
         slug=clinic.slug,
+        city_slug=clinic.city_slug,
         latitude=clinic.latitude,
         longitude=clinic.longitude,
         phone=clinic.phone,
         email=clinic.email,
         website=clinic.website,
         time_zone=clinic.time_zone,
+        services=sorted(services, key=_SERVICE_ORDER.__getitem__),
+        open_now=open_now,
+        distance_km=distance,
         is_demo=clinic.is_demo,
-        **texts,
+        **{field: _clinic_text(clinic, field, language) for field in LOCALIZED_FIELDS},
     )
 
 
-def list_clinics(session: Session, language: Language, cursor: str | None, limit: int) -> ClinicPage:
-    after = str(decode_cursor(cursor, 1)[0]) if cursor else None
-    clinics = ClinicsRepository(session).list_after(after, limit + 1)
-    page, more = clinics[:limit], len(clinics) > limit
-    return ClinicPage(
-        items=[clinic_public(clinic, language) for clinic in page],
-        next_cursor=encode_cursor([page[-1].slug]) if more else None,
+def _origin(latitude: float | None, longitude: float | None) -> Point | None:
+    if latitude is None and longitude is None:
+        return None
+    if latitude is None or longitude is None:
+        raise CoordinatesIncomplete()
+    return Point(latitude, longitude)
+
+
+def _cursor_key(cursor: str | None, by_distance: bool) -> tuple[float, str] | None:
+    """The (distance, slug) sort key a cursor carries; distance is 0 when sorting by slug."""
+    if cursor is None:
+        return None
+    if not by_distance:
+        (slug,) = decode_cursor(cursor, 1)
+        if not isinstance(slug, str):
+            raise InvalidCursor()
+        return 0.0, slug
+    distance, slug = decode_cursor(cursor, 2)
+    if isinstance(distance, bool) or not isinstance(distance, int | float) or not isinstance(slug, str):
+        raise InvalidCursor()
+    if not math.isfinite(distance):
+        raise InvalidCursor()
+    return float(distance), slug
+
+
+def _days_seen(clinics: Iterable[Clinic], moments: Iterable[datetime]) -> set[date]:
+    """The local dates `moments` fall on across the clinics' time zones (two or three at most)."""
+    zones = {clinic.time_zone for clinic in clinics}
+    return {local_date(moment, zone) for zone in zones for moment in moments}
+
+
+def list_clinics(
+    session: Session,
+    language: Language,
+    search: ClinicSearch,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None = None,
+) -> ClinicPage:
+    """One page of clinics matching `search`, by distance when it has coordinates, else by slug.
+
+    SQL narrows by text, service and city (and pages by slug when nothing else is needed); the
+    opening-time filters and the distance order are applied here, over at most a few hundred rows.
+    Three queries at most: clinics, closures, services."""
+    now = now or utcnow()
+    origin = _origin(search.latitude, search.longitude)
+    after = _cursor_key(cursor, by_distance=origin is not None)
+    moments = [moment for moment in (now if search.open_now else None, search.open_at) if moment is not None]
+    repository = ClinicsRepository(session)
+    candidates = repository.search(
+        words=search_words(search.text or ""),
+        service=search.service,
+        city_slug=city_slug(search.city) if search.city else None,
+        after_slug=after[1] if after is not None and origin is None else None,
+        limit=limit + 1 if origin is None and not moments else None,
     )
 
+    closed: set[tuple[uuid.UUID, date]] | None = None
+    if moments and candidates:
+        ids = [clinic.id for clinic in candidates]
+        closed = repository.closed_days(ids, _days_seen(candidates, [now, *moments]))
+        candidates = [c for c in candidates if all(is_open_at(c, moment, closed) for moment in moments)]
 
-def get_clinic(session: Session, clinic_id: uuid.UUID, language: Language) -> ClinicPublic:
-    clinic = ClinicsRepository(session).get(clinic_id)
+    distances: dict[uuid.UUID, float] = {}
+    if origin is not None:
+        distances = {c.id: round(distance_km(origin, c.latitude, c.longitude), 1) for c in candidates}
+
+    def sort_key(clinic: Clinic) -> tuple[float, str]:
+        return distances.get(clinic.id, 0.0), clinic.slug
+
+    ordered = sorted(candidates, key=sort_key)
+    if after is not None:
+        ordered = [clinic for clinic in ordered if sort_key(clinic) > after]
+    page, more = ordered[:limit], len(ordered) > limit
+    if not page:
+        return ClinicPage(items=[], next_cursor=None)
+
+    ids = [clinic.id for clinic in page]
+    if closed is None:
+        closed = repository.closed_days(ids, _days_seen(page, [now]))
+    services: dict[uuid.UUID, list[ClinicService]] = {clinic_id: [] for clinic_id in ids}
+    for clinic_id, offered in repository.services_of(ids):
+        services[clinic_id].append(offered)
+
+    items = [
+        clinic_public(
+            clinic,
+            language,
+            services=services[clinic.id],
+            open_now=is_open_at(clinic, now, closed),
+            distance=distances.get(clinic.id),
+        )
+        for clinic in page
+    ]
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = encode_cursor([distances[last.id], last.slug] if origin is not None else [last.slug])
+    return ClinicPage(items=items, next_cursor=next_cursor)
+
+
+def _reason(reason: Mapping[str, str], language: Language) -> str:
+    return _localized(reason.get("en", ""), reason.get("ru", ""), reason.get("uz", ""), language)
+
+
+def get_clinic(
+    session: Session,
+    clinic_id: uuid.UUID,
+    language: Language,
+    *,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    now: datetime | None = None,
+) -> ClinicDetail:
+    """One clinic with its hours, closures from today on (its own calendar) and services."""
+    now = now or utcnow()
+    origin = _origin(latitude, longitude)
+    repository = ClinicsRepository(session)
+    clinic = repository.get(clinic_id)
     if clinic is None:
         raise ClinicNotFound()
-    return clinic_public(clinic, language)
+    closures = repository.closures_of([clinic.id], from_day=local_date(now, clinic.time_zone))
+    closed = {(closure.clinic_id, closure.day) for closure in closures}
+    offers = [offered for _, offered in repository.services_of([clinic.id])]
+    distance = None if origin is None else round(distance_km(origin, clinic.latitude, clinic.longitude), 1)
+    summary = clinic_public(
+        clinic, language, services=offers, open_now=is_open_at(clinic, now, closed), distance=distance
+    )
+    return ClinicDetail(
+        **summary.model_dump(),
+        working_hours=clinic.working_hours,
+        closures=[ClinicClosurePublic(date=c.day, reason=_reason(c.reason, language)) for c in closures],
+        languages=clinic.languages,
+        accessibility=_clinic_text(clinic, "accessibility", language),
+    )

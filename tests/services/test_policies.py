@@ -2,18 +2,23 @@
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from booking.models import BookingStatus
 from i18n import Language
 from notifications.models import Device, NotificationKind, Platform
 from notifications.service import enqueue
 from services.accounts.models import AuthSession, Role, User
 from services.auth import route_policies
+from services.db import utcnow
 from services.routing import mounted_routes
+from tests.booking.support import booking_world
 from tests.support import hospital_headers, make_clinic, make_hospital_client, make_user, sign_in
 
 UNVERSIONED = {"/healthz", "/readyz"}
@@ -96,31 +101,42 @@ def test_routes_refuse_anonymous_callers_unless_public(app: FastAPI, client: Tes
                 assert status == 401, mounted.path
 
 
-# Each route that takes an id of something owned, with how to make (owner's headers, id) and
-# (stranger's headers) for it. A new route with an id must be added here, or the test below fails.
-Fixture = Callable[[Session], tuple[dict[str, str], str, dict[str, str]]]
+# Each route that takes an id of something owned, with how to make an owner, a stranger and
+# the request. A new route with an id must be added here, or the test below fails.
 
 
-def _session_of_another_patient(db: Session) -> tuple[dict[str, str], str, dict[str, str]]:
+@dataclass
+class Case:
+    owner: dict[str, str]
+    stranger: dict[str, str]
+    ids: dict[str, str]
+    json: dict[str, object] | None = None
+    params: dict[str, str] | None = None
+
+
+Build = Callable[[Session], Case]
+
+
+def _session_of_another_patient(db: Session) -> Case:
     owner, stranger = make_user(db), make_user(db)
     owner_headers = sign_in(db, owner)
     other_session = AuthSession(user_id=owner.id)
     db.add(other_session)
     db.commit()
-    return owner_headers, str(other_session.id), sign_in(db, stranger)
+    return Case(owner_headers, sign_in(db, stranger), {"session_id": str(other_session.id)})
 
 
-def _clinic_of_other_staff(role: Role) -> Fixture:
-    def build(db: Session) -> tuple[dict[str, str], str, dict[str, str]]:
+def _clinic_of_other_staff(role: Role) -> Build:
+    def build(db: Session) -> Case:
         mine, theirs = make_clinic(db), make_clinic(db)
         owner: User = make_user(db, role, clinics=[theirs])
         stranger: User = make_user(db, role, clinics=[mine])
-        return sign_in(db, owner), str(theirs.id), sign_in(db, stranger)
+        return Case(sign_in(db, owner), sign_in(db, stranger), {"clinic_id": str(theirs.id)})
 
     return build
 
 
-def _device_of_another_patient(db: Session) -> tuple[dict[str, str], str, dict[str, str]]:
+def _device_of_another_patient(db: Session) -> Case:
     owner, stranger = make_user(db), make_user(db)
     owner_headers = sign_in(db, owner)
     device = Device(
@@ -133,10 +149,10 @@ def _device_of_another_patient(db: Session) -> tuple[dict[str, str], str, dict[s
     )
     db.add(device)
     db.commit()
-    return owner_headers, str(device.id), sign_in(db, stranger)
+    return Case(owner_headers, sign_in(db, stranger), {"device_id": str(device.id)})
 
 
-def _notification_of_another_patient(db: Session) -> tuple[dict[str, str], str, dict[str, str]]:
+def _notification_of_another_patient(db: Session) -> Case:
     owner, stranger = make_user(db), make_user(db)
     notification = enqueue(
         db,
@@ -146,10 +162,79 @@ def _notification_of_another_patient(db: Session) -> tuple[dict[str, str], str, 
         params={"study_id": str(uuid.uuid4())},
     )
     db.commit()
-    return sign_in(db, owner), str(notification.id), sign_in(db, stranger)
+    return Case(sign_in(db, owner), sign_in(db, stranger), {"notification_id": str(notification.id)})
 
 
-OWNED_ROUTES: dict[tuple[str, str], list[Fixture]] = {
+def _booking_of(who: str, **request: object) -> Build:
+    """A booking of clinic A, reached by its patient, its staff or its hospital system."""
+    strangers = {"patient": "other_patient", "staff": "other_staff", "hospital": "other_hospital"}
+
+    def build(db: Session) -> Case:
+        world = booking_world(db, **({"booking_status": request["status"]} if "status" in request else {}))
+        json = request.get("json")
+        if json == "free slot":
+            json = {"slot_id": str(world.slot_ids[1])}
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if who == "patient" else {}
+        return Case(
+            {**getattr(world, who), **headers},
+            {**getattr(world, strangers[who]), **headers},
+            {"booking_id": str(world.booking_id)},
+            json=json,
+        )  # type: ignore[arg-type]
+
+    return build
+
+
+def _clinic_for_staff(**request: object) -> Build:
+    def build(db: Session) -> Case:
+        world = booking_world(db)
+        json = request.get("json")
+        if json == "resource":
+            json = {"name": "ECG device 2", "kind": "device"}
+        elif json == "exception":
+            start = utcnow() + timedelta(days=40)
+            json = {
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                "reason": "repair",
+                "on_bookings": "cancel",
+            }
+        elif json == "schedule":
+            json = {
+                "resource_id": str(world.resource_id),
+                "service": "holter",
+                "slot_minutes": 60,
+                "capacity": 1,
+                "valid_from": (date.today() + timedelta(days=400)).isoformat(),
+                "rules": [{"weekday": 0, "start": "08:00", "end": "09:00"}],
+            }
+        return Case(
+            world.staff,
+            world.other_staff,
+            {"clinic_id": str(world.clinic.id), "schedule_id": str(world.schedule_id)},
+            json=json,
+            params=request.get("params"),
+        )  # type: ignore[arg-type]
+
+    return build
+
+
+def _slot_for_staff(**request: object) -> Build:
+    def build(db: Session) -> Case:
+        world = booking_world(db)
+        return Case(
+            world.staff, world.other_staff, {"slot_id": str(world.slot_ids[2])}, json=request.get("json")
+        )  # type: ignore[arg-type]
+
+    return build
+
+
+def _webhook_of_hospital(db: Session) -> Case:
+    world = booking_world(db)
+    return Case(world.hospital, world.other_hospital, {"webhook_id": str(world.webhook_id)})
+
+
+OWNED_ROUTES: dict[tuple[str, str], list[Build]] = {
     ("DELETE", "/v1/me/sessions/{session_id}"): [_session_of_another_patient],
     ("DELETE", "/v1/devices/{device_id}"): [_device_of_another_patient],
     ("POST", "/v1/notifications/{notification_id}/read"): [_notification_of_another_patient],
@@ -157,8 +242,33 @@ OWNED_ROUTES: dict[tuple[str, str], list[Fixture]] = {
         _clinic_of_other_staff(Role.clinic_staff),
         _clinic_of_other_staff(Role.clinician),
     ],
+    ("GET", "/v1/bookings/{booking_id}"): [_booking_of("patient")],
+    ("POST", "/v1/bookings/{booking_id}/confirm"): [_booking_of("patient")],
+    ("POST", "/v1/bookings/{booking_id}/cancel"): [_booking_of("patient")],
+    ("POST", "/v1/bookings/{booking_id}/reschedule"): [_booking_of("patient", json="free slot")],
+    ("POST", "/v1/staff/bookings/{booking_id}/status"): [_booking_of("staff", json={"status": "arrived"})],
+    ("POST", "/v1/staff/bookings/{booking_id}/cancel"): [_booking_of("staff", json={"reason": "clinic"})],
+    ("POST", "/v1/staff/bookings/{booking_id}/move"): [_booking_of("staff", json="free slot")],
+    ("POST", "/v1/hospital/bookings/{booking_id}/confirm"): [_booking_of("hospital")],
+    ("POST", "/v1/hospital/bookings/{booking_id}/reject"): [
+        _booking_of("hospital", status=BookingStatus.pending)
+    ],
+    ("POST", "/v1/hospital/bookings/{booking_id}/status"): [
+        _booking_of("hospital", json={"status": "fulfilled"})
+    ],
+    ("GET", "/v1/hospital/fhir/Appointment/{booking_id}"): [_booking_of("hospital")],
+    ("DELETE", "/v1/hospital/webhooks/{webhook_id}"): [_webhook_of_hospital],
+    ("POST", "/v1/staff/clinics/{clinic_id}/resources"): [_clinic_for_staff(json="resource")],
+    ("GET", "/v1/staff/clinics/{clinic_id}/resources"): [_clinic_for_staff()],
+    ("POST", "/v1/staff/clinics/{clinic_id}/schedules"): [_clinic_for_staff(json="schedule")],
+    ("GET", "/v1/staff/clinics/{clinic_id}/schedules"): [_clinic_for_staff()],
+    ("DELETE", "/v1/staff/clinics/{clinic_id}/schedules/{schedule_id}"): [_clinic_for_staff()],
+    ("POST", "/v1/staff/clinics/{clinic_id}/exceptions"): [_clinic_for_staff(json="exception")],
+    ("GET", "/v1/staff/clinics/{clinic_id}/bookings"): [_clinic_for_staff(params={"date": "2026-12-01"})],
+    ("POST", "/v1/staff/slots/{slot_id}/block"): [_slot_for_staff(json={"reason": "repair"})],
+    ("POST", "/v1/staff/slots/{slot_id}/unblock"): [_slot_for_staff()],
 }
-PUBLIC_BY_ID = {("GET", "/v1/clinics/{clinic_id}")}
+PUBLIC_BY_ID = {("GET", "/v1/clinics/{clinic_id}"), ("GET", "/v1/clinics/{clinic_id}/slots")}
 
 
 def test_every_route_with_an_id_is_in_the_ownership_matrix(app: FastAPI) -> None:
@@ -171,25 +281,33 @@ def test_every_route_with_an_id_is_in_the_ownership_matrix(app: FastAPI) -> None
     assert with_ids == OWNED_ROUTES.keys() | PUBLIC_BY_ID
 
 
+def _fill(path: str, ids: dict[str, str]) -> str:
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
 @pytest.mark.parametrize(
     ("method", "path", "build"), [(m, p, b) for (m, p), bs in OWNED_ROUTES.items() for b in bs]
 )
 def test_strangers_get_404_where_owners_succeed(
-    client: TestClient, db: Session, method: str, path: str, build: Fixture
+    client: TestClient, db: Session, method: str, path: str, build: Build
 ) -> None:
-    owner_headers, resource_id, stranger_headers = build(db)
-    concrete = path[: path.index("{")] + resource_id + path[path.index("}") + 1 :]
-    stranger = client.request(method, concrete, headers=stranger_headers)
+    case = build(db)
+    concrete = _fill(path, case.ids)
+
+    def call(headers: dict[str, str], url: str):  # type: ignore[no-untyped-def]
+        if "Idempotency-Key" in headers:
+            headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+        return client.request(method, url, headers=headers, json=case.json, params=case.params)
+
+    stranger = call(case.stranger, concrete)
     assert stranger.status_code == 404, stranger.text
-    # Same answer as for an id that does not exist at all, so existence does not leak.
-    missing = client.request(
-        method,
-        path[: path.index("{")] + str(uuid.uuid4()) + path[path.index("}") + 1 :],
-        headers=stranger_headers,
-    )
+    # Same answer as for ids that do not exist at all, so existence does not leak.
+    missing = call(case.stranger, _fill(path, {name: str(uuid.uuid4()) for name in case.ids}))
     assert (stranger.json()["code"], stranger.json()["detail"]) == (
         missing.json()["code"],
         missing.json()["detail"],
     )
-    owner = client.request(method, concrete, headers=owner_headers)
+    owner = call(case.owner, concrete)
     assert owner.status_code < 300, owner.text
