@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, update
@@ -23,7 +23,7 @@ from booking.models import (
     WebhookEventState,
 )
 from services.accounts.models import HospitalClient, User
-from services.clinics.models import Clinic, ClinicService
+from services.clinics.models import Clinic, ClinicClosure, ClinicService
 
 
 class BookingRepository:
@@ -82,6 +82,14 @@ class BookingRepository:
             col(ScheduleException.ends_at) > start,
         )
         return self.session.exec(statement).all()
+
+    def closure_days(self, clinic_id: uuid.UUID, first: date, last: date) -> set[date]:
+        statement = select(ClinicClosure.day).where(
+            ClinicClosure.clinic_id == clinic_id,
+            col(ClinicClosure.day) >= first,
+            col(ClinicClosure.day) <= last,
+        )
+        return set(self.session.exec(statement).all())
 
     # Slots
 

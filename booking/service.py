@@ -281,9 +281,14 @@ def materialize_slots(
         for e in repository.exceptions_between(clinic.id, times[0][0], times[-1][1])
         if _exception_blocks(e, schedule.resource_id)
     ]
+    zone = _zone(clinic)
+    closed_days = repository.closure_days(clinic.id, first, last)
     rows = []
     for starts_at, ends_at in times:
         blocking = next((e for e in exceptions if e.starts_at < ends_at and e.ends_at > starts_at), None)
+        reason = blocking.reason if blocking else None
+        if reason is None and starts_at.astimezone(zone).date() in closed_days:
+            reason = "clinic closed"
         rows.append(
             {
                 "id": uuid.uuid4(),
@@ -295,8 +300,8 @@ def materialize_slots(
                 "ends_at": ends_at,
                 "capacity": schedule.capacity,
                 "booked_count": 0,
-                "status": SlotStatus.blocked if blocking else SlotStatus.open,
-                "blocked_reason": blocking.reason if blocking else None,
+                "status": SlotStatus.blocked if reason else SlotStatus.open,
+                "blocked_reason": reason,
                 "updated_at": now,
             }
         )

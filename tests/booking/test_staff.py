@@ -11,6 +11,7 @@ from booking.models import Booking, BookingStatus, Slot, SlotStatus
 from booking.slots import WeeklyRule, parse_clock, slot_times
 from notifications.models import Notification, NotificationKind
 from services.accounts.models import Role
+from services.clinics.models import ClinicClosure
 from services.db import utcnow
 from tests.booking.support import bookable_clinic, free_slots
 from tests.booking.test_booking_api import book
@@ -256,3 +257,32 @@ def test_a_clinic_in_a_dst_zone_shows_slots_on_its_clock(client: TestClient, db:
     assert slots
     assert all(datetime.fromisoformat(s["starts_at"]).strftime("%H:%M") in {"09:00", "09:30"} for s in slots)
     assert all(s["starts_at"][-6:] in {"-05:00", "-04:00"} for s in slots)
+
+
+def test_the_clinics_closure_days_give_no_bookable_slots(client: TestClient, db: Session) -> None:
+    clinic = make_clinic(db, time_zone="Asia/Tashkent")
+    tomorrow = utcnow().astimezone(ZoneInfo("Asia/Tashkent")).date() + timedelta(days=1)
+    db.add(
+        ClinicClosure(
+            clinic_id=clinic.id, day=tomorrow, reason={"en": "Holiday", "ru": "Праздник", "uz": "Bayram"}
+        )
+    )
+    db.commit()
+    staff = sign_in(db, make_user(db, Role.clinic_staff, clinics=[clinic]))
+    resource = client.post(
+        f"/v1/staff/clinics/{clinic.id}/resources", json={"name": "Room", "kind": "room"}, headers=staff
+    ).json()
+    client.post(
+        f"/v1/staff/clinics/{clinic.id}/schedules",
+        headers=staff,
+        json={
+            "resource_id": resource["id"],
+            "service": "ecg",
+            "slot_minutes": 60,
+            "capacity": 1,
+            "valid_from": utcnow().astimezone(ZoneInfo("Asia/Tashkent")).date().isoformat(),
+            "rules": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)],
+        },
+    )
+    assert free_slots(client, clinic.id, days=1, from_day=tomorrow) == []
+    assert len(free_slots(client, clinic.id, days=1, from_day=tomorrow + timedelta(days=1))) == 3
