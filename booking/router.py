@@ -63,7 +63,12 @@ HOLD_ERRORS = (
 )
 
 
-@slots_router.get("/{clinic_id}/slots", dependencies=[PUBLIC], responses=problem_responses(ClinicNotFound))
+@slots_router.get(
+    "/{clinic_id}/slots",
+    dependencies=[PUBLIC],
+    response_model=SlotSearch,
+    responses=problem_responses(ClinicNotFound),
+)
 def search_slots(
     clinic_id: uuid.UUID,
     session: SessionDep,
@@ -72,9 +77,10 @@ def search_slots(
         date | None, Query(alias="from", description="First day (clinic's calendar).")
     ] = None,
     days: Annotated[int, Query(ge=1, le=31)] = 7,
-) -> SlotSearch:
+) -> Response:
     """Free slots of a clinic for a service over some days, on the clinic's clock."""
-    return service.search_slots(session, clinic_id, service_type, from_date, days)
+    document = service.search_slots(session, clinic_id, service_type, from_date, days)
+    return Response(document, media_type="application/json")
 
 
 @bookings_router.post(

@@ -5,6 +5,7 @@ No double booking: every change of a slot's `booked_count` happens with the slot
 (always in id order), PostgreSQL refuses a count above the capacity, and the patient's row is
 locked first so the per-patient limit holds under concurrency. Services never commit."""
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -40,8 +41,6 @@ from booking.schemas import (
     ResourceCreate,
     ScheduleCreate,
     SlotBlock,
-    SlotPublic,
-    SlotSearch,
 )
 from booking.slots import WeeklyRule, slot_times
 from i18n import N_, NP_, Language, pick_localized
@@ -50,7 +49,7 @@ from notifications.service import enqueue, withdraw
 from services.accounts.models import User
 from services.auth import Principal
 from services.clinics.models import Clinic, ClinicService
-from services.clinics.service import ClinicNotFound
+from services.clinics.service import ClinicNotFound, clinic_catalogue
 from services.db import utcnow
 from services.errors import Conflict, InvalidCursor, NotFound, UnprocessableRequest
 from services.pagination import decode_cursor, encode_cursor
@@ -329,11 +328,31 @@ def extend_slot_horizon(session: Session, now: datetime) -> int:
     return created
 
 
+def free_slots_json(rows: Sequence[Any], clinic: Clinic, service: ClinicService) -> str:
+    """What PostgreSQL renders in BookingRepository.free_slots_json, made here for SQLite."""
+    zone = _zone(clinic)
+    return json.dumps(
+        [
+            {
+                "id": str(row.id),
+                "clinic_id": str(clinic.id),
+                "service": str(service),
+                "starts_at": row.starts_at.astimezone(zone).isoformat(),
+                "ends_at": row.ends_at.astimezone(zone).isoformat(),
+                "available": row.capacity - row.booked_count,
+                "capacity": row.capacity,
+            }
+            for row in rows
+        ]
+    )
+
+
 def search_slots(
     session: Session, clinic_id: uuid.UUID, service: ClinicService, from_day: date | None, days: int
-) -> SlotSearch:
-    repository = BookingRepository(session)
-    clinic = repository.get_clinic(clinic_id)
+) -> str:
+    """Free slots over some days: the JSON document of SlotSearch, built without per-slot
+    models (the app asks for it on every scroll of its calendar)."""
+    clinic = clinic_catalogue(session).by_id.get(clinic_id)
     if clinic is None:
         raise ClinicNotFound()
     zone = _zone(clinic)
@@ -341,23 +360,12 @@ def search_slots(
     first_day = max(from_day or clinic_today(clinic, now), clinic_today(clinic, now))
     start = max(datetime.combine(first_day, datetime.min.time(), tzinfo=zone), now)
     end = datetime.combine(first_day + timedelta(days=days), datetime.min.time(), tzinfo=zone)
-    rows = repository.free_slots(clinic.id, service, start, end)
-    return SlotSearch(
-        clinic_id=clinic.id,
-        time_zone=clinic.time_zone,
-        items=[
-            SlotPublic(
-                id=row.id,
-                clinic_id=clinic.id,
-                service=service,
-                starts_at=row.starts_at.astimezone(zone),
-                ends_at=row.ends_at.astimezone(zone),
-                available=row.capacity - row.booked_count,
-                capacity=row.capacity,
-            )
-            for row in rows
-        ],
-    )
+    repository = BookingRepository(session)
+    items = repository.free_slots_json(clinic.id, service, start, end, clinic.time_zone)
+    if items is None:
+        items = free_slots_json(repository.free_slots(clinic.id, service, start, end), clinic, service)
+    envelope = json.dumps({"clinic_id": str(clinic.id), "time_zone": clinic.time_zone})
+    return envelope[:-1] + ', "items": ' + items + "}"
 
 
 # Patients
@@ -424,11 +432,14 @@ def hold(session: Session, patient: User, slot_id: uuid.UUID, language: Language
     repository = BookingRepository(session)
     repository.lock_patient(patient.id)
     slot = _lock_one_slot(repository, slot_id)
-    _release_expired_holds(repository, slot, now)
+    if slot.booked_count >= slot.capacity:  # expired holds matter only when they fill the slot
+        _release_expired_holds(repository, slot, now)
     _check_bookable(slot, now)
     if repository.count_active(patient.id, now) >= settings.booking_max_active_per_patient:
         raise TooManyActiveBookings(count=settings.booking_max_active_per_patient)
-    if repository.overlapping_active(patient.id, slot.starts_at, slot.ends_at):
+    if not repository.database_refuses_overlapping_bookings and repository.overlapping_active(
+        patient.id, slot.starts_at, slot.ends_at
+    ):
         raise OverlappingBooking()
     booking = Booking(
         clinic_id=slot.clinic_id,
@@ -444,10 +455,11 @@ def hold(session: Session, patient: User, slot_id: uuid.UUID, language: Language
     )
     slot.booked_count += 1
     slot.updated_at = now
-    _flush_booking(repository, slot, booking)
-    clinic = repository.get_clinic(slot.clinic_id)
-    assert clinic is not None
-    return booking_public(booking, clinic, language)
+    try:
+        repository.add(slot, booking)  # no savepoint: a failed hold ends the whole request anyway
+    except IntegrityError:
+        raise OverlappingBooking() from None  # PostgreSQL's exclusion constraint
+    return booking_public(booking, clinic_catalogue(session).by_id[slot.clinic_id], language)
 
 
 def _patient_booking(

@@ -5,8 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, and_, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 
 from notifications.models import (
@@ -18,14 +17,7 @@ from notifications.models import (
     NotificationState,
 )
 from services.accounts.models import AuthSession
-
-
-def _insert_ignoring_conflicts(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite alike."""
-    dialect = session.get_bind().dialect.name
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement: Insert = insert_for(table).on_conflict_do_nothing()
-    session.execute(statement, rows)
+from services.db import insert_ignoring_conflicts
 
 
 class NotificationsRepository:
@@ -194,7 +186,7 @@ class NotificationsRepository:
 
     def insert_deliveries(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            _insert_ignoring_conflicts(self.session, Delivery.__table__, rows)
+            self.session.execute(insert_ignoring_conflicts(self.session, Delivery), rows)
 
     def claim_due_deliveries(
         self, now: datetime, limit: int

@@ -4,7 +4,7 @@ The request (or the job) owns the transaction: `get_session` commits after the e
 returned and before the response is sent, or rolls back when anything raised. Services only
 flush."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -12,7 +12,9 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import Column, DateTime, Engine, Enum, event
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Column, DateTime, Engine, Enum, Insert, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
@@ -78,6 +80,15 @@ def utc_column(*, nullable: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable)
 
 
+def insert_ignoring_conflicts(
+    session: Session, table: Any, index_elements: list[str] | None = None
+) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite alike (add values or rows)."""
+    dialect = session.get_bind().dialect.name
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_for(table).on_conflict_do_nothing(index_elements=index_elements)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -91,9 +102,10 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # Up to 40 connections per process; a request waits at most pool_timeout for one and then
+    # 20 kept connections (opening one costs PostgreSQL ~2.5 ms), up to 40 per process; a
+    # request waits at most pool_timeout for one and then
     # gets a clean 503 (see services/errors.py), never hangs.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30, pool_timeout=15)
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_timeout=15)
 
 
 @lru_cache
@@ -120,9 +132,19 @@ def transaction(session: Session) -> Iterator[Session]:
     finish_transaction(session, None)
 
 
-def get_session() -> Iterator[Session]:
-    with Session(get_engine(), expire_on_commit=False) as session, transaction(session):
+async def get_session() -> AsyncIterator[Session]:
+    """The request's session. Made on the event loop (no I/O yet); the commit or rollback goes
+    to a worker thread — one thread hop per request fewer than a plain generator dependency."""
+    session = Session(get_engine(), expire_on_commit=False)
+    try:
         yield session
+    except BaseException as error:
+        await run_in_threadpool(finish_transaction, session, error)
+        raise
+    else:
+        await run_in_threadpool(finish_transaction, session, None)
+    finally:
+        session.close()  # the transaction has ended: this only hands the connection back
 
 
 # scope="function": the commit runs when the endpoint has returned, before the response is

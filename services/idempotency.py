@@ -16,12 +16,11 @@ from fastapi import Header
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import JSON, Column, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import JSON, Column, UniqueConstraint, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from i18n import N_
-from services.db import utc_column, utcnow
+from services.db import insert_ignoring_conflicts, utc_column, utcnow
 from services.errors import BadRequest, UnprocessableRequest
 
 IdempotencyKeyHeader = Annotated[
@@ -79,14 +78,20 @@ def run_idempotent(
     if not key:
         raise IdempotencyKeyRequired()
     request_fingerprint = fingerprint(operation, body)
-    record = IdempotencyRecord(
-        principal_id=principal_id, key=key, fingerprint=request_fingerprint, status_code=status_code
-    )
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
+    record_id = uuid.uuid4()
+    claimed = session.execute(
+        insert_ignoring_conflicts(session, IdempotencyRecord, ["principal_id", "key"])
+        .values(
+            id=record_id,
+            principal_id=principal_id,
+            key=key,
+            fingerprint=request_fingerprint,
+            status_code=status_code,
+            created_at=utcnow(),
+        )
+        .returning(IdempotencyRecord.id)
+    ).scalar_one_or_none()
+    if claimed is None:
         stored = session.exec(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.principal_id == principal_id, IdempotencyRecord.key == key
@@ -97,7 +102,7 @@ def run_idempotent(
         replayed = {"Idempotent-Replayed": "true"}
         return JSONResponse(stored.response, status_code=stored.status_code, headers=replayed)
     result = jsonable_encoder(action())
-    record.response = result
-    session.add(record)
-    session.flush()
+    session.execute(
+        update(IdempotencyRecord).where(col(IdempotencyRecord.id) == record_id).values(response=result)
+    )
     return JSONResponse(result, status_code=status_code)

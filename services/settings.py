@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # None: run the worker (dispatcher, upkeep) inside the API process when on SQLite.
     in_process_worker: bool | None = None
 
+    # How stale the in-process clinic catalogue may get before its version is checked again.
+    clinic_catalogue_check_seconds: float = Field(default=1.0, ge=0)
     # Requests one api process serves at once (more get 503 at once). Each holds at most one
     # worker thread at a time and there are as many threads as admitted requests, so a request
     # holding a row lock can always get a thread to finish and release it.

@@ -29,6 +29,8 @@ os.environ.update(
         "CARDIOALERT_ARGON2_TIME_COST": "1",
         "CARDIOALERT_ARGON2_MEMORY_KIB": "8192",
         "CARDIOALERT_SEED_DEMO_DATA": "false",
+        # Tests change clinics between requests; the catalogue must see every change at once.
+        "CARDIOALERT_CLINIC_CATALOGUE_CHECK_SECONDS": "0",
     }
 )
 

@@ -1,10 +1,12 @@
 -- Requests for bench/booking_load.py, one script for every scenario:
 --
---   wrk -t2 -c32 -d15s --latency -s bench/wrk/booking_load.lua URL -- MODE DATA_FILE THREADS TAG
+--   wrk -t2 -c32 -d15s --latency -s bench/wrk/booking_load.lua URL -- MODE DATA_FILE THREADS TAG [THINK_MS]
 --
 -- MODE: healthz | clinics | slots | book. DATA_FILE (written by booking_load.py): clinic ids, one
 -- a line (slots), or "token slot_id" lines (book); each wrk thread takes every THREADS-th line,
 -- so no two threads send the same request. TAG makes the Idempotency-Keys unique to this run.
+-- THINK_MS > 0 paces the load: each connection waits a random 0..2*THINK_MS ms after every answer,
+-- so C connections send about C * 1000 / (THINK_MS + latency) requests a second.
 -- At the end one line "BENCH_JSON {...}" carries the figures the Python side reads: latency
 -- percentiles, counts per HTTP status and per problem code (409s), and how often a thread ran
 -- out of its lines and started over ("wrapped", which must stay 0 for booking).
@@ -47,6 +49,12 @@ function init(args)
    local data, every = args[2], tonumber(args[3] or "1")
    position, sent = 0, 0
    math.randomseed(1000 + tid)
+   local think = tonumber(args[5] or "0")
+   if think > 0 then
+      delay = function()
+         return math.random(0, math.floor(2 * think))
+      end
+   end
    if mode == "healthz" then
       static_request = wrk.format("GET", "/healthz")
    elseif mode == "slots" or mode == "book" then

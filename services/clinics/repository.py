@@ -3,8 +3,9 @@
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import exists
+from sqlalchemy import exists, func
 from sqlmodel import Session, SQLModel, col, select
 
 from services.clinics.models import Clinic, ClinicClosure, ClinicService, ClinicServiceOffer
@@ -56,6 +57,21 @@ class ClinicsRepository:
         if limit is not None:
             statement = statement.limit(limit)
         return self.session.exec(statement).all()
+
+    def catalogue_version(self) -> tuple[Any, ...]:
+        """Changes whenever a clinic is added, removed or edited, or a service or closure is
+        added or removed. Whoever replaces one service or closure with another also bumps the
+        clinic's updated_at (the seed loader does)."""
+        statement = select(
+            select(func.count()).select_from(Clinic).scalar_subquery(),
+            select(func.max(Clinic.updated_at)).scalar_subquery(),
+            select(func.count()).select_from(ClinicServiceOffer).scalar_subquery(),
+            select(func.count()).select_from(ClinicClosure).scalar_subquery(),
+        )
+        return tuple(self.session.exec(statement).one())
+
+    def all_clinics(self) -> Sequence[Clinic]:
+        return self.session.exec(select(Clinic).order_by(col(Clinic.slug))).all()
 
     def services_of(self, clinic_ids: Collection[uuid.UUID]) -> Sequence[tuple[uuid.UUID, ClinicService]]:
         """(clinic id, service) pairs; plain rows, as the listing reads them on every request."""

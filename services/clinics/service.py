@@ -1,12 +1,15 @@
 """Finding clinics: free-text search in every language and script, filters by service, city and
 opening time, distance from the patient, and one clinic's details."""
 
+import dataclasses
 import math
+import threading
+import time
 import unicodedata
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +24,7 @@ from services.clinics.schemas import ClinicClosurePublic, ClinicDetail, ClinicPa
 from services.db import utcnow
 from services.errors import BadRequest, InvalidCursor, NotFound
 from services.pagination import decode_cursor, encode_cursor
+from services.settings import get_settings
 
 
 class ClinicNotFound(NotFound):
@@ -192,6 +196,61 @@ def _days_seen(clinics: Iterable[Clinic], moments: Iterable[datetime]) -> set[da
     return {local_date(moment, zone) for zone in zones for moment in moments}
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """Every clinic (rows detached from any session), what each offers and the days each is
+    closed, as of `version`. The clinic list is read on almost every app screen; serving it
+    from memory takes one small query per request instead of three larger ones."""
+
+    version: tuple[Any, ...]
+    checked_at: float  # time.monotonic() of the last version check
+    clinics: tuple[Clinic, ...]
+    by_id: Mapping[uuid.UUID, Clinic]
+    services: Mapping[uuid.UUID, list[ClinicService]]
+    closed: frozenset[tuple[uuid.UUID, date]]
+
+
+_catalogue: Catalogue | None = None
+_catalogue_lock = threading.Lock()
+
+
+def clinic_catalogue(session: Session) -> Catalogue:
+    """The current catalogue: reused while the clinics' version is unchanged (checked at most
+    every `clinic_catalogue_check_seconds`), else reloaded."""
+    global _catalogue  # noqa: PLW0603 - one per process, replaced whole, never mutated
+    current = _catalogue
+    now = time.monotonic()
+    if current is not None and now - current.checked_at < get_settings().clinic_catalogue_check_seconds:
+        return current
+    repository = ClinicsRepository(session)
+    version = repository.catalogue_version()
+    if current is not None and current.version == version:
+        _catalogue = dataclasses.replace(current, checked_at=now)
+        return _catalogue
+    with _catalogue_lock:
+        clinics = tuple(repository.all_clinics())
+        ids = [clinic.id for clinic in clinics]
+        services: dict[uuid.UUID, list[ClinicService]] = {clinic_id: [] for clinic_id in ids}
+        for clinic_id, offered in repository.services_of(ids):
+            services[clinic_id].append(offered)
+        since = utcnow().date() - timedelta(days=2)  # covers "today" in any time zone
+        closed = frozenset((c.clinic_id, c.day) for c in repository.closures_of(ids, from_day=since))
+        for clinic in clinics:
+            session.expunge(clinic)
+        _catalogue = Catalogue(version, now, clinics, {c.id: c for c in clinics}, services, closed)
+        return _catalogue
+
+
+def _matches(
+    clinic: Clinic, known: Catalogue, words: list[str], search: ClinicSearch, city: str | None
+) -> bool:
+    return (
+        all(word in clinic.search_text for word in words)
+        and (search.service is None or search.service in known.services[clinic.id])
+        and (city is None or clinic.city_slug == city)
+    )
+
+
 def list_clinics(
     session: Session,
     language: Language,
@@ -201,28 +260,17 @@ def list_clinics(
     now: datetime | None = None,
 ) -> ClinicPage:
     """One page of clinics matching `search`, by distance when it has coordinates, else by slug.
-
-    SQL narrows by text, service and city (and pages by slug when nothing else is needed); the
-    opening-time filters and the distance order are applied here, over at most a few hundred rows.
-    Three queries at most: clinics, closures, services."""
+    Filters, opening times and distances are worked out over the in-memory catalogue."""
     now = now or utcnow()
     origin = _origin(search.latitude, search.longitude)
     after = _cursor_key(cursor, by_distance=origin is not None)
     moments = [moment for moment in (now if search.open_now else None, search.open_at) if moment is not None]
-    repository = ClinicsRepository(session)
-    candidates = repository.search(
-        words=search_words(search.text or ""),
-        service=search.service,
-        city_slug=city_slug(search.city) if search.city else None,
-        after_slug=after[1] if after is not None and origin is None else None,
-        limit=limit + 1 if origin is None and not moments else None,
-    )
-
-    closed: set[tuple[uuid.UUID, date]] | None = None
-    if moments and candidates:
-        ids = [clinic.id for clinic in candidates]
-        closed = repository.closed_days(ids, _days_seen(candidates, [now, *moments]))
-        candidates = [c for c in candidates if all(is_open_at(c, moment, closed) for moment in moments)]
+    known = clinic_catalogue(session)
+    words = search_words(search.text or "")
+    city = city_slug(search.city) if search.city else None
+    candidates = [clinic for clinic in known.clinics if _matches(clinic, known, words, search, city)]
+    if moments:
+        candidates = [c for c in candidates if all(is_open_at(c, moment, known.closed) for moment in moments)]
 
     distances: dict[uuid.UUID, float] = {}
     if origin is not None:
@@ -235,22 +283,12 @@ def list_clinics(
     if after is not None:
         ordered = [clinic for clinic in ordered if sort_key(clinic) > after]
     page, more = ordered[:limit], len(ordered) > limit
-    if not page:
-        return ClinicPage(items=[], next_cursor=None)
-
-    ids = [clinic.id for clinic in page]
-    if closed is None:
-        closed = repository.closed_days(ids, _days_seen(page, [now]))
-    services: dict[uuid.UUID, list[ClinicService]] = {clinic_id: [] for clinic_id in ids}
-    for clinic_id, offered in repository.services_of(ids):
-        services[clinic_id].append(offered)
-
     items = [
         clinic_public(
             clinic,
             language,
-            services=services[clinic.id],
-            open_now=is_open_at(clinic, now, closed),
+            services=known.services[clinic.id],
+            open_now=is_open_at(clinic, now, known.closed),
             distance=distances.get(clinic.id),
         )
         for clinic in page

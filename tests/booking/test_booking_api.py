@@ -1,5 +1,6 @@
 """Patients' bookings over HTTP, against the real database."""
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -7,9 +8,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from booking.models import Booking, BookingStatus, Slot
-from booking.service import release_expired_holds
+from booking.repository import BookingRepository
+from booking.service import free_slots_json, release_expired_holds
 from notifications.models import Notification, NotificationKind, NotificationState
 from services.accounts.models import Role
+from services.clinics.models import ClinicService
 from services.db import utcnow
 from tests.booking.support import bookable_clinic, free_slots, slot_starting_after
 from tests.support import hospital_headers, make_hospital_client, make_user, sign_in
@@ -284,3 +287,19 @@ def test_only_patients_book(client: TestClient, db: Session) -> None:
     slot = free_slots(client, setup.clinic.id)[0]
     response = hold(client, sign_in(db, make_user(db, Role.clinician, clinics=[setup.clinic])), slot["id"])
     assert response.status_code == 403
+
+
+def test_the_slot_json_made_by_postgresql_equals_the_portable_one(client: TestClient, db: Session) -> None:
+    setup = bookable_clinic(client, db, capacity=2, time_zone="America/New_York")
+    book(client, sign_in(db, make_user(db)), free_slots(client, setup.clinic.id)[1]["id"])
+    repository = BookingRepository(db)
+    start, end = utcnow(), utcnow() + timedelta(days=3)
+    from_postgres = repository.free_slots_json(
+        setup.clinic.id, ClinicService.ecg, start, end, "America/New_York"
+    )
+    assert from_postgres is not None
+    portable = free_slots_json(
+        repository.free_slots(setup.clinic.id, ClinicService.ecg, start, end), setup.clinic, ClinicService.ecg
+    )
+    assert json.loads(from_postgres) == json.loads(portable)
+    assert any(item["available"] == 1 for item in json.loads(portable))
