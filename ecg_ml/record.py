@@ -22,7 +22,6 @@ _LEAD_ALIASES = {
     "DIII": "III",
     "AVR": "aVR",
     "LEAD_AVR": "aVR",
-    "-AVR": "aVR",
     "AVL": "aVL",
     "LEAD_AVL": "aVL",
     "AVF": "aVF",
