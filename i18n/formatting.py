@@ -7,6 +7,7 @@ from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_skeleton, format_time
 from babel.numbers import format_decimal
+from babel.numbers import format_percent as format_percent_babel
 
 from i18n import Language, babel_locale
 
@@ -37,3 +38,8 @@ def format_day(value: datetime, language: Language | str, time_zone: str = DEFAU
 def format_clock(value: datetime, language: Language | str, time_zone: str = DEFAULT_TIMEZONE) -> str:
     """The time of day in the locale's short form: '2:30 PM', '14:30'."""
     return format_time(value, "short", tzinfo=ZoneInfo(time_zone), locale=babel_locale(language))
+
+
+def format_percent(share: float, language: Language | str) -> str:
+    """A share 0..1 as a whole percentage in the locale's style: '87%', '87 %'."""
+    return format_percent_babel(share, locale=babel_locale(language))

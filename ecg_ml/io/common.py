@@ -19,6 +19,7 @@ INCONSISTENT_LEADS = "inconsistent_leads"
 INVALID_SAMPLING_RATE = "invalid_sampling_rate"
 TOO_LONG = "too_long"
 UNSAFE_ARCHIVE = "unsafe_archive"
+NO_WAVEFORM = "no_waveform"  # a DICOM object that is not a waveform (an image, a report)
 
 # Warning codes (metadata["warnings"]).
 MICROVOLT_SCALED_INPUT_CONVERTED = "microvolt_scaled_input_converted"

@@ -20,6 +20,7 @@ from ecg_ml.errors import UnreadableECG
 from ecg_ml.io.common import (
     CORRUPT_FILE,
     NO_STANDARD_LEADS,
+    NO_WAVEFORM,
     UNSUPPORTED_FORMAT,
     Channel,
     Found,
@@ -76,7 +77,7 @@ def read(data: bytes) -> Found:
         raise UnreadableECG(CORRUPT_FILE, f"DICOM unreadable: {type(exc).__name__}") from exc
     if not groups:
         sop_class = str(dataset.get("SOPClassUID", "unknown"))
-        raise UnreadableECG(UNSUPPORTED_FORMAT, f"DICOM object without waveform (SOP class {sop_class})")
+        raise UnreadableECG(NO_WAVEFORM, f"DICOM object without waveform (SOP class {sop_class})")
     try:
         little_endian = _is_little_endian(dataset)
         candidates = [(index, group) for index, group in enumerate(groups) if _has_standard_lead(group)]

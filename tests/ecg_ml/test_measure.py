@@ -1,0 +1,161 @@
+"""ecg_ml.measure on real PTB-XL records (tests/data/ptbxl): heart rate, PR, QRS and rhythm where
+the cardiologists' statements imply them, the QTc formulas, the 3x4 printout's NaN gaps, other
+sampling rates, and inputs with nothing to measure."""
+
+import csv
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from ecg_ml.measure import Measurements, measure, qtc_bazett, qtc_fridericia
+from ecg_ml.record import STANDARD_LEADS, ECGRecord
+
+PTBXL = Path(__file__).resolve().parents[1] / "data" / "ptbxl"
+RECORDS = {row["why"]: int(row["ecg_id"]) for row in csv.DictReader((PTBXL / "records.csv").open())}
+
+
+@cache
+def record(why: str, rate: str = "hr") -> ECGRecord:
+    """The test record chosen for `why` (records.csv); PTB-XL's leads are already in our order."""
+    signal, fields = wfdb.rdsamp(str(PTBXL / f"{RECORDS[why]:05d}_{rate}"))
+    assert [name.upper() for name in fields["sig_name"]] == [name.upper() for name in STANDARD_LEADS]
+    return ECGRecord(signal=signal.astype(np.float32), fs=float(fields["fs"]))
+
+
+@cache
+def measured(why: str) -> Measurements:
+    return measure(record(why))
+
+
+def printout(signal: np.ndarray, fs: float) -> np.ndarray:
+    """A photographed 3x4 printout: each lead only in its 2.5 s column, lead II whole."""
+    out = np.full_like(signal, np.nan)
+    column = round(2.5 * fs)
+    for c in range(4):
+        out[c * column : (c + 1) * column, 3 * c : 3 * c + 3] = signal[
+            c * column : (c + 1) * column, 3 * c : 3 * c + 3
+        ]
+    out[:, 1] = signal[:, 1]
+    return out
+
+
+def test_sinus_bradycardia_is_below_60() -> None:
+    assert measured("SBRAD").heart_rate_bpm < 60
+
+
+def test_sinus_tachycardia_is_above_100() -> None:
+    assert measured("STACH").heart_rate_bpm > 100
+
+
+def test_first_degree_av_block_has_a_long_pr() -> None:
+    assert measured("1AVB").pr_ms > 200
+
+
+def test_normal_intervals_are_normal() -> None:
+    m = measured("NORM")
+    assert 60 <= m.heart_rate_bpm <= 100
+    assert 120 <= m.pr_ms <= 200
+    assert 70 <= m.qrs_ms < 110
+    assert 350 <= m.qtc_bazett_ms <= 450
+    assert m.lead_used_for_rhythm == "II"
+
+
+@pytest.mark.parametrize("why", ["CLBBB", "CRBBB"])
+def test_bundle_branch_blocks_have_a_wide_qrs(why: str) -> None:
+    assert measured(why).qrs_ms >= 120
+
+
+def test_atrial_fibrillation_is_irregular_and_normal_is_regular() -> None:
+    assert measured("AFIB").rhythm == "irregular"
+    assert measured("NORM").rhythm == "regular"
+
+
+def test_no_pr_without_a_repeating_p_wave() -> None:
+    afib = measured("AFIB")
+    assert afib.pr_ms is None
+    assert afib.notes["pr_ms"] in {"no_consistent_p_wave", "not_delineated"}
+
+
+def test_qtc_formulas() -> None:
+    # Bazett QT / sqrt(RR s), Fridericia QT / cbrt(RR s), worked by hand.
+    assert qtc_bazett(400.0, 1000.0) == pytest.approx(400.0)
+    assert qtc_bazett(400.0, 640.0) == pytest.approx(500.0)  # sqrt(0.64) = 0.8
+    assert qtc_fridericia(400.0, 512.0) == pytest.approx(500.0)  # cbrt(0.512) = 0.8
+    assert qtc_fridericia(360.0, 729.0) == pytest.approx(400.0)  # cbrt(0.729) = 0.9
+    m = measured("NORM")
+    assert m.qtc_bazett_ms == pytest.approx(m.qt_ms / np.sqrt(m.rr_mean_ms / 1000), abs=0.15)
+    assert m.qtc_fridericia_ms == pytest.approx(m.qt_ms / np.cbrt(m.rr_mean_ms / 1000), abs=0.15)
+
+
+def test_heart_rate_counts_the_beats() -> None:
+    m = measured("NORM")
+    assert m.beats == len(m.r_peaks) == 10  # counted by eye on the plotted record
+    rr = np.diff(m.r_peaks) / 500 * 1000
+    assert m.rr_mean_ms == pytest.approx(rr.mean(), abs=1.0)
+    assert m.heart_rate_bpm == pytest.approx(60_000 / m.rr_mean_ms, abs=0.1)
+
+
+def test_a_printout_gives_the_full_records_heart_rate() -> None:
+    full = record("NORM")
+    m = measure(ECGRecord(signal=printout(full.signal, full.fs), fs=full.fs))
+    assert m.lead_used_for_rhythm == "II"
+    assert m.heart_rate_bpm == pytest.approx(measured("NORM").heart_rate_bpm, abs=3)
+    assert m.qrs_ms is not None and m.pr_ms is not None and m.qt_ms is not None
+
+
+def test_the_rhythm_lead_is_the_longest_finite_stretch() -> None:
+    signal = record("NORM").signal.copy()
+    signal[:, 1] = np.nan  # no lead II at all
+    signal[2500:, [0, 2, 3, 4, 5, 6, 7, 8, 9, 11]] = np.nan  # all but V5 only half there
+    m = measure(ECGRecord(signal=signal, fs=500))
+    assert m.lead_used_for_rhythm == "V5"
+    assert m.heart_rate_bpm == pytest.approx(measured("NORM").heart_rate_bpm, abs=3)
+
+
+def test_100_hz_agrees_with_500_hz_and_peaks_are_in_the_records_own_rate() -> None:
+    m100 = measure(record("NORM", "lr"))
+    m500 = measured("NORM")
+    assert m100.heart_rate_bpm == pytest.approx(m500.heart_rate_bpm, abs=3)
+    assert np.all(np.abs(np.array(m100.r_peaks) - np.array(m500.r_peaks) / 5) <= 2)
+    assert m100.qrs_ms == pytest.approx(m500.qrs_ms, abs=20)
+
+
+def test_another_sampling_rate_is_resampled() -> None:
+    full = record("NORM")
+    t_new = np.arange(0, 10, 1 / 360)
+    resampled = np.stack(
+        [np.interp(t_new, np.arange(5000) / 500, full.signal[:, lead]) for lead in range(12)], 1
+    )
+    m = measure(ECGRecord(signal=resampled.astype(np.float32), fs=360))
+    assert m.heart_rate_bpm == pytest.approx(measured("NORM").heart_rate_bpm, abs=1)
+    assert max(m.r_peaks) < 3600
+
+
+@pytest.mark.parametrize(
+    ("signal", "fs", "code"),
+    [
+        (np.full((5000, 12), np.nan, dtype=np.float32), 500, "no_usable_lead"),
+        (np.zeros((5000, 12), dtype=np.float32), 500, "no_usable_lead"),
+        (np.zeros((50, 12), dtype=np.float32), 5, "invalid_sampling_rate"),
+    ],
+)
+def test_nothing_to_measure_gives_nones_and_a_reason(signal: np.ndarray, fs: float, code: str) -> None:
+    m = measure(ECGRecord(signal=signal, fs=fs))
+    assert m.notes["record"] == code
+    assert m.rhythm == "unknown"
+    assert m.heart_rate_bpm is m.pr_ms is m.qrs_ms is m.qt_ms is m.qtc_bazett_ms is None
+    assert m.r_peaks == () and m.beats == 0
+
+
+def test_to_dict_is_plain_json() -> None:
+    out = measured("1AVB").to_dict()
+    assert json.loads(json.dumps(out)) == out
+    assert set(out) >= {
+        "heart_rate_bpm", "rr_mean_ms", "rr_sdnn_ms", "rmssd_ms", "rhythm", "pr_ms", "qrs_ms", "qt_ms",
+        "qtc_bazett_ms", "qtc_fridericia_ms", "lead_used_for_rhythm", "r_peaks", "beats", "notes",
+    }  # fmt: skip
+    assert all(isinstance(out[k], float) for k in ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms"))
