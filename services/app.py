@@ -19,6 +19,10 @@ from services.middleware import BodySizeLimitMiddleware, RequestContextMiddlewar
 from services.openapi import camel_case_operation_id, install_openapi
 from services.routing import ApiRoute
 from services.settings import Settings, get_settings
+from services.studies.router import admin_router as studies_admin_router
+from services.studies.router import clinic_router as studies_clinic_router
+from services.studies.router import hospital_router as studies_hospital_router
+from services.studies.router import router as studies_router
 from services.worker import InProcessWorker
 
 API_VERSION = "1.0.0"
@@ -39,6 +43,10 @@ def api_v1() -> APIRouter:
         staff_router,
         admin_router,
         hospital_router,
+        studies_router,
+        studies_clinic_router,
+        studies_hospital_router,
+        studies_admin_router,
     ):
         router.include_router(domain_router)
     return router

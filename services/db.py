@@ -4,7 +4,8 @@ The request (or the job) owns the transaction: `get_session` commits after the e
 returned and before the response is sent, or rolls back when anything raised. Services only
 flush."""
 
-from collections.abc import AsyncIterator, Iterator
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +22,8 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from services.errors import AppError
 from services.settings import get_settings
+
+logger = logging.getLogger("cardioalert.db")
 
 # Stable constraint names, so Alembic can alter them on PostgreSQL and in SQLite batch mode.
 SQLModel.metadata.naming_convention = {
@@ -150,3 +153,46 @@ async def get_session() -> AsyncIterator[Session]:
 # scope="function": the commit runs when the endpoint has returned, before the response is
 # sent, so a failed commit becomes an error response instead of a lost write.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+_AFTER_COMMIT = "after_commit_callbacks"
+
+
+def run_after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never on a rollback): for
+    effects outside the database that must not precede the commit — sending a job that reads
+    the new row, removing the files of a deleted row."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            callback()
+        except Exception:  # the commit stands; the callback's own sweep or retry catches up
+            logger.exception("after-commit callback failed")
+
+
+_AFTER_ROLLBACK = "after_rollback_callbacks"
+
+
+def run_after_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` if the session's transaction rolls back (undo an effect outside the
+    database, such as a file stored for a row that will now never exist)."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_rollback_callbacks(session: Session) -> None:
+    session.info.pop(_AFTER_ROLLBACK, None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _run_after_rollback(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    for callback in session.info.pop(_AFTER_ROLLBACK, []):
+        try:
+            callback()
+        except Exception:
+            logger.exception("after-rollback callback failed")

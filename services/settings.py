@@ -1,6 +1,9 @@
 """The one settings object. Every variable is read from the environment (prefix CARDIOALERT_)
 or a .env file, and documented in README.md."""
 
+import base64
+import binascii
+import re
 import secrets
 from enum import StrEnum
 from functools import lru_cache
@@ -11,12 +14,44 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BLOB_KEY_BYTES = 32  # AES-256
+BLOB_KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+DEV_BLOB_KEY_ID = "dev"
 
 
 class Environment(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+class BlobBackendKind(StrEnum):
+    local = "local"
+    s3 = "s3"
+
+
+def parse_blob_keys(text: str) -> dict[str, bytes]:
+    """'kid:base64key,kid2:base64key' → key id → 32-byte key (standard or URL-safe base64)."""
+    keys: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key_id, separator, encoded = (part.strip() for part in item.partition(":"))
+        if not separator or not BLOB_KEY_ID_PATTERN.fullmatch(key_id):
+            raise ValueError(
+                "CARDIOALERT_BLOB_KEYS must read 'kid:base64key,...' (ids: letters, digits, _ -)"
+            )
+        try:
+            key = base64.b64decode(encoded.replace("-", "+").replace("_", "/"), validate=True)
+        except binascii.Error as error:
+            raise ValueError(f"CARDIOALERT_BLOB_KEYS: key {key_id!r} is not valid base64") from error
+        if len(key) != BLOB_KEY_BYTES:
+            raise ValueError(f"CARDIOALERT_BLOB_KEYS: key {key_id!r} must be {BLOB_KEY_BYTES} random bytes")
+        keys[key_id] = key
+    return keys
+
+
+def new_blob_key() -> str:
+    """A fresh key, base64 encoded, as CARDIOALERT_BLOB_KEYS takes it."""
+    return base64.b64encode(secrets.token_bytes(BLOB_KEY_BYTES)).decode()
 
 
 class Settings(BaseSettings):
@@ -75,6 +110,28 @@ class Settings(BaseSettings):
     # holding a row lock can always get a thread to finish and release it.
     max_concurrent_requests: int = Field(default=400, ge=10)
 
+    # Blob storage (services/storage.py): ECG originals and reports, encrypted with AES-GCM.
+    blob_backend: BlobBackendKind = BlobBackendKind.local
+    blob_dir: Path = PROJECT_ROOT / "var" / "blobs"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "cardioalert-blobs"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # "kid:base64key,..." — keep old ids listed after a rotation: their blobs still need them.
+    blob_keys: str = ""
+    blob_active_key_id: str = ""
+
+    # ECG studies (services/studies): intake limits and the background analysis.
+    max_image_pixels: int = Field(default=50_000_000, ge=1_000_000)  # refused before decoding
+    job_worker_threads: int = Field(default=2, ge=1, le=32)
+    # A worker that misses its Redis heartbeats this long is dead: its jobs go to another.
+    job_heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
+    # A study pending this long without a worker taking it is sent to the queue again ...
+    study_resend_after_seconds: float = Field(default=60.0, gt=0)
+    # ... and one processing this long is taken to have lost its worker.
+    study_stale_seconds: float = Field(default=600.0, gt=0)
+
     log_level: str = "INFO"
     # None: load the fictional demo clinics everywhere but production.
     seed_demo_data: bool | None = None
@@ -88,6 +145,22 @@ class Settings(BaseSettings):
                 )
             if self.database_url.startswith("sqlite"):
                 raise ValueError("CARDIOALERT_DATABASE_URL must point at PostgreSQL in production")
+            if not self.blob_keys.strip():
+                raise ValueError("CARDIOALERT_BLOB_KEYS must hold the blob encryption keys in production")
+            # 32 random bytes hold ~30 distinct values; a handful means a typed-in placeholder.
+            if any(len(set(key)) < 16 for key in parse_blob_keys(self.blob_keys).values()):
+                raise ValueError(
+                    "CARDIOALERT_BLOB_KEYS must hold random keys in production, not placeholders"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def check_blob_keys(self) -> "Settings":
+        if self.blob_keys.strip():
+            keys = parse_blob_keys(self.blob_keys)
+            active = self.blob_active_key_id or (next(iter(keys)) if len(keys) == 1 else "")
+            if active not in keys:
+                raise ValueError("CARDIOALERT_BLOB_ACTIVE_KEY_ID must name one of CARDIOALERT_BLOB_KEYS")
         return self
 
     @property
@@ -115,6 +188,19 @@ class Settings(BaseSettings):
             key_file.write_text(secrets.token_urlsafe(48))
             key_file.chmod(0o600)
         return key_file.read_text().strip()
+
+    def blob_key_ring(self) -> tuple[dict[str, bytes], str]:
+        """The blob keys and the active key id. Outside production unset keys become one random
+        key kept in var/, as for the signing key, so `make run` keeps reading its own blobs."""
+        if self.blob_keys.strip():
+            keys = parse_blob_keys(self.blob_keys)
+            return keys, self.blob_active_key_id or next(iter(keys))
+        key_file = PROJECT_ROOT / "var" / "blob_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(new_blob_key())
+            key_file.chmod(0o600)
+        return parse_blob_keys(f"{DEV_BLOB_KEY_ID}:{key_file.read_text().strip()}"), DEV_BLOB_KEY_ID
 
 
 @lru_cache

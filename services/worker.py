@@ -23,8 +23,10 @@ from notifications.dispatcher import Dispatcher, build_senders
 from services.accounts.tasks import purge_stale_sign_ins
 from services.concurrency import wait_or_stop
 from services.db import get_engine, transaction, utcnow
+from services.jobs import declare, start_job_worker
 from services.logs import configure_logging
 from services.settings import Settings, get_settings
+from services.studies.tasks import ANALYZE_STUDY, analyze_study, resend_waiting_studies
 
 logger = logging.getLogger("cardioalert.worker")
 HEARTBEAT_FILE = Path("/tmp/cardioalert-worker-heartbeat")  # noqa: S108 - container-local, not shared
@@ -43,7 +45,10 @@ PERIODIC_TASKS = (
     PeriodicTask("release expired holds", 30, release_expired_holds),
     PeriodicTask("extend slot horizon", 3600, extend_slot_horizon),
     PeriodicTask("purge stale sign-ins", 3600, purge_stale_sign_ins),
+    # The job queue may lose a message (Redis down at the commit); PostgreSQL knows what waits.
+    PeriodicTask("resend waiting studies", 30, resend_waiting_studies),
 )
+JOBS = ((ANALYZE_STUDY, analyze_study),)
 
 
 def run_task(task: PeriodicTask) -> None:
@@ -69,7 +74,14 @@ async def _periodic_tasks_forever(stop: asyncio.Event) -> None:
 async def run_worker(stop: asyncio.Event, settings: Settings) -> None:
     push = Dispatcher(get_engine(), build_senders(settings), settings)
     hooks = WebhookDispatcher(get_engine(), settings)
-    await asyncio.gather(push.run_forever(stop), hooks.run_forever(stop), _periodic_tasks_forever(stop))
+    for kind, run in JOBS:
+        declare(kind, run)
+    # Dramatiq runs the jobs on its own threads; stopping waits for the running ones to end.
+    jobs = start_job_worker(settings.job_worker_threads)
+    try:
+        await asyncio.gather(push.run_forever(stop), hooks.run_forever(stop), _periodic_tasks_forever(stop))
+    finally:
+        await asyncio.to_thread(jobs.stop)
 
 
 def run_forever() -> None:

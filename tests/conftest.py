@@ -1,8 +1,11 @@
 """Test run setup: real PostgreSQL and Redis (see infra.py), one database migrated to head for
 the run, and each test inside a transaction that is rolled back at its end."""
 
+import base64
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +14,7 @@ from tests.infra import ServiceUnavailableError, create_database, drop_database,
 
 RUN_ID = secrets.token_hex(4)
 TEST_DATABASE = f"cardioalert_test_{RUN_ID}"
+BLOB_DIR = tempfile.mkdtemp(prefix=f"cardioalert-blobs-{RUN_ID}-")
 
 try:
     POSTGRES_ADMIN_URL, REDIS_URL = provide_services()
@@ -25,6 +29,9 @@ os.environ.update(
         "CARDIOALERT_REDIS_URL": REDIS_URL,
         "CARDIOALERT_REDIS_KEY_PREFIX": f"cardioalert-test-{RUN_ID}:",
         "CARDIOALERT_SECRET_KEY": secrets.token_urlsafe(48),
+        # Stored files of the run go to a throwaway directory, under a throwaway key.
+        "CARDIOALERT_BLOB_DIR": BLOB_DIR,
+        "CARDIOALERT_BLOB_KEYS": "test:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         # Cheap hashing keeps the suite fast; production parameters are the defaults.
         "CARDIOALERT_ARGON2_TIME_COST": "1",
         "CARDIOALERT_ARGON2_MEMORY_KIB": "8192",
@@ -53,6 +60,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     get_engine().dispose()
     drop_database(POSTGRES_ADMIN_URL, TEST_DATABASE)
+    shutil.rmtree(BLOB_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

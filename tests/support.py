@@ -20,6 +20,7 @@ from services.db import get_engine
 from services.redis_client import get_redis
 from services.security import create_access_token, hash_password, new_opaque_token, token_digest
 from services.settings import get_settings
+from services.storage import get_blob_store
 
 PASSWORD = "correct horse battery"
 
@@ -130,4 +131,5 @@ def _clear_setting_caches() -> None:
     get_engine.cache_clear()
     get_settings.cache_clear()
     get_redis.cache_clear()
+    get_blob_store.cache_clear()
     security.password_hasher.cache_clear()

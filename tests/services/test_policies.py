@@ -17,8 +17,9 @@ from notifications.service import enqueue
 from services.accounts.models import AuthSession, Role, User
 from services.auth import route_policies
 from services.db import utcnow
-from services.routing import mounted_routes
+from services.routing import MULTIPART, MountedRoute, mounted_routes
 from tests.booking.support import booking_world
+from tests.services.studies.support import make_analysed_study
 from tests.support import hospital_headers, make_clinic, make_hospital_client, make_user, sign_in
 
 UNVERSIONED = {"/healthz", "/readyz"}
@@ -63,14 +64,16 @@ def _headers_for(db: Session, role: Role) -> dict[str, str]:
     return sign_in(db, make_user(db, role, clinics=clinics))
 
 
-def _call(client: TestClient, method: str, path: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
-    concrete = path
+def _call(client: TestClient, method: str, mounted: MountedRoute, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    concrete = mounted.path
     while "{" in concrete:
         start, end = concrete.index("{"), concrete.index("}")
         concrete = concrete[:start] + str(uuid.uuid4()) + concrete[end + 1 :]
-    return client.request(
-        method, concrete, headers=headers, json={} if method in ("POST", "PUT", "PATCH") else None
-    )
+    if method not in ("POST", "PUT", "PATCH"):
+        return client.request(method, concrete, headers=headers)
+    if MULTIPART in mounted.route.expected_media_types():  # type: ignore[attr-defined]
+        return client.request(method, concrete, headers=headers, files={"file": ("x.bin", b"x")})
+    return client.request(method, concrete, headers=headers, json={})
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -84,7 +87,7 @@ def test_each_role_reaches_exactly_the_routes_its_policy_allows(
         for method in mounted.methods - {"HEAD"}:
             if mounted.path in ("/v1/auth/logout", "/v1/me/deletion", "/v1/me/password"):
                 continue  # would end the caller's own session; covered in tests/services/accounts
-            status = _call(client, method, mounted.path, headers).status_code
+            status = _call(client, method, mounted, headers).status_code
             if role in allowed:
                 assert status not in (401, 403), (role, method, mounted.path, status)
             else:
@@ -94,7 +97,7 @@ def test_each_role_reaches_exactly_the_routes_its_policy_allows(
 def test_routes_refuse_anonymous_callers_unless_public(app: FastAPI, client: TestClient) -> None:
     for mounted in mounted_routes(app):
         for method in mounted.methods - {"HEAD"}:
-            status = _call(client, method, mounted.path, {}).status_code
+            status = _call(client, method, mounted, {}).status_code
             if route_policies(mounted.route) == ["public"]:
                 assert status != 401, mounted.path
             else:
@@ -234,6 +237,27 @@ def _webhook_of_hospital(db: Session) -> Case:
     return Case(world.hospital, world.other_hospital, {"webhook_id": str(world.webhook_id)})
 
 
+def _study_of(who: str, **request: object) -> Build:
+    """An analysed study of a patient of clinic A, reached by the patient, a member of clinic A
+    (clinician) or clinic A's hospital system; strangers are the same of clinic B."""
+
+    def build(db: Session) -> Case:
+        clinic, other_clinic = make_clinic(db), make_clinic(db)
+        patient = make_user(db)
+        study = make_analysed_study(db, patient, clinic)
+        if who == "patient":
+            owner, stranger = sign_in(db, patient), sign_in(db, make_user(db))
+        elif who == "clinic":
+            owner = sign_in(db, make_user(db, Role.clinician, clinics=[clinic]))
+            stranger = sign_in(db, make_user(db, Role.clinician, clinics=[other_clinic]))
+        else:
+            owner = hospital_headers(make_hospital_client(db, clinic)[0])
+            stranger = hospital_headers(make_hospital_client(db, other_clinic)[0])
+        return Case(owner, stranger, {"study_id": str(study.id)}, json=request.get("json"))  # type: ignore[arg-type]
+
+    return build
+
+
 OWNED_ROUTES: dict[tuple[str, str], list[Build]] = {
     ("DELETE", "/v1/me/sessions/{session_id}"): [_session_of_another_patient],
     ("DELETE", "/v1/devices/{device_id}"): [_device_of_another_patient],
@@ -267,6 +291,18 @@ OWNED_ROUTES: dict[tuple[str, str], list[Build]] = {
     ("GET", "/v1/staff/clinics/{clinic_id}/bookings"): [_clinic_for_staff(params={"date": "2026-12-01"})],
     ("POST", "/v1/staff/slots/{slot_id}/block"): [_slot_for_staff(json={"reason": "repair"})],
     ("POST", "/v1/staff/slots/{slot_id}/unblock"): [_slot_for_staff()],
+    ("GET", "/v1/studies/{study_id}"): [_study_of("patient")],
+    ("GET", "/v1/studies/{study_id}/signal"): [_study_of("patient")],
+    ("GET", "/v1/studies/{study_id}/signal.csv"): [_study_of("patient")],
+    ("GET", "/v1/studies/{study_id}/original"): [_study_of("patient")],
+    ("GET", "/v1/studies/{study_id}/report.pdf"): [_study_of("patient")],
+    ("GET", "/v1/studies/{study_id}/fhir"): [_study_of("patient")],
+    ("DELETE", "/v1/studies/{study_id}"): [_study_of("patient")],
+    ("GET", "/v1/clinic/studies/{study_id}"): [_study_of("clinic")],
+    ("GET", "/v1/clinic/studies/{study_id}/signal"): [_study_of("clinic")],
+    ("GET", "/v1/clinic/studies/{study_id}/report.pdf"): [_study_of("clinic")],
+    ("POST", "/v1/clinic/studies/{study_id}/review"): [_study_of("clinic", json={"verdict": "confirmed"})],
+    ("GET", "/v1/hospital/studies/{study_id}/fhir"): [_study_of("hospital")],
 }
 PUBLIC_BY_ID = {("GET", "/v1/clinics/{clinic_id}"), ("GET", "/v1/clinics/{clinic_id}/slots")}
 

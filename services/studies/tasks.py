@@ -1,0 +1,218 @@
+"""The background analysis of a study, and the sweep that re-sends forgotten ones.
+
+The job runs in three steps so that no row lock is held while ecg_ml works: claim the study
+(pending -> processing, in its own transaction), analyse it, then record the result (done) with
+the patient's notification in one transaction. Both transactions lock the study's row and look
+at its status first, so a job that runs twice (a redelivered message, the sweep) records one
+result and sends one notification. Bad input fails the study with its reason code and is not
+retried; anything else (storage or database unavailable) raises, and the queue retries."""
+
+import io
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import dramatiq
+import numpy as np
+from PIL import Image, ImageOps
+from sqlmodel import Session, col, select
+
+from ecg_ml import ECGError, ECGRecord, analyze, read_record
+from notifications.models import NotificationKind
+from notifications.service import enqueue as enqueue_notification
+from services.db import get_engine, transaction, utcnow
+from services.jobs import JobKind, enqueue
+from services.settings import get_settings
+from services.storage import get_blob_store
+from services.studies.intake import image_format
+from services.studies.models import Study, StudyInput, StudyResult, StudyStatus
+
+logger = logging.getLogger("cardioalert.studies")
+
+ANALYZE_STUDY = JobKind("analyze_study")
+DIGITIZER_UNAVAILABLE = "digitizer_unavailable"
+
+
+@dataclass(frozen=True)
+class Claim:
+    study_id: uuid.UUID
+    blob_key: str
+    input_kind: StudyInput
+    original_name: str
+    patient_id: uuid.UUID
+
+
+def _current_message_id() -> str | None:
+    message = dramatiq.middleware.CurrentMessage.get_current_message()
+    return message.message_id if message is not None else None
+
+
+def claim(session: Session, study_id: uuid.UUID, job_id: str | None, now: datetime) -> Claim | None:
+    """Take the study for this job, or None when there is nothing to do: finished already, or
+    another live job holds it (a redelivery of the same message takes it over)."""
+    study = session.exec(select(Study).where(Study.id == study_id).with_for_update()).first()
+    if study is None or study.status in (StudyStatus.done, StudyStatus.failed):
+        return None
+    stale = timedelta(seconds=get_settings().study_stale_seconds)
+    held_by_other = (
+        study.status is StudyStatus.processing
+        and study.job_id != job_id
+        and study.started_at is not None
+        and now - study.started_at < stale
+    )
+    if held_by_other:
+        return None
+    study.status = StudyStatus.processing
+    study.job_id = job_id
+    study.attempts += 1
+    study.started_at = now
+    study.updated_at = now
+    session.add(study)
+    return Claim(study.id, study.blob_key, study.input_kind, study.original_name, study.patient_id)
+
+
+def read_input(data: bytes, taken: Claim) -> ECGRecord:
+    """The study's original as a record: read as an ECG file, or digitized from the photo."""
+    if taken.input_kind is StudyInput.photo:
+        try:
+            from ecg_ml import digitize_image  # noqa: PLC0415 - optional part: OpenCV pipeline
+        except ImportError:
+            raise ECGError(DIGITIZER_UNAVAILABLE) from None
+        digitized = digitize_image(heic_as_png(data) if image_format(data) == "heic" else data)
+        return ECGRecord(signal=digitized.signal, fs=digitized.fs, metadata={"format": "photo"})
+    return read_record(data, filename=taken.original_name)
+
+
+def heic_as_png(data: bytes) -> bytes:
+    """iPhone photos (HEIC) for the OpenCV pipeline, which reads JPEG and PNG: decoded by
+    pillow-heif, turned upright by their EXIF orientation."""
+    with Image.open(io.BytesIO(data)) as image:
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+    out = io.BytesIO()
+    upright.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _signal_bytes(signal: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(signal, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def record_outcome(
+    session: Session,
+    taken: Claim,
+    *,
+    job_id: str | None,
+    result: StudyResult | None,
+    failure: str | None,
+    now: datetime,
+) -> bool:
+    """Done (with its result and the patient's notification) or failed; False when another job
+    finished the study first."""
+    study = session.exec(select(Study).where(Study.id == taken.study_id).with_for_update()).first()
+    if study is None or study.status in (StudyStatus.done, StudyStatus.failed):
+        return False
+    if result is not None:
+        session.add(result)
+        study.status = StudyStatus.done
+    else:
+        study.status = StudyStatus.failed
+        study.failure_reason = failure
+    study.job_id = job_id
+    study.finished_at = study.updated_at = now
+    session.add(study)
+    enqueue_notification(
+        session,
+        user_id=study.patient_id,
+        kind=NotificationKind.ecg_result_ready,
+        dedup_key=f"ecg_study:{study.id}",
+        params={"study_id": str(study.id), "triage": result.triage if result is not None else "failed"},
+    )
+    return True
+
+
+def analyze_study(study_id: str) -> None:
+    """The job. Raises only for transient failures (the queue retries those)."""
+    run_analysis(_own_transaction, uuid.UUID(study_id), _current_message_id())
+
+
+@contextmanager
+def _own_transaction() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session, transaction(session):
+        yield session
+
+
+def run_analysis(
+    transaction_scope: Callable[[], AbstractContextManager[Session]], study_id: uuid.UUID, job_id: str | None
+) -> bool:
+    """Claim, analyse, record; each database step in a transaction of `transaction_scope`.
+    True when this run recorded the outcome."""
+    with transaction_scope() as session:
+        taken = claim(session, study_id, job_id, utcnow())
+    if taken is None:
+        return False
+    started = time.perf_counter()
+    store = get_blob_store()
+    data = store.get(taken.blob_key)
+    result = failure = None
+    try:
+        record = read_input(data, taken)
+        reading = analyze(record)
+    except ECGError as error:
+        failure = error.code
+    else:
+        signal_key = f"studies/{taken.study_id}/signal.npy"
+        store.put(signal_key, _signal_bytes(record.signal), "application/x-npy")
+        result = StudyResult(
+            study_id=taken.study_id,
+            interpretable=reading.interpretable,
+            reason=reading.reason,
+            triage=reading.triage,
+            analysis=reading.to_dict(),
+            model_version=reading.model_version,
+            signal_blob_key=signal_key,
+            fs=float(record.fs),
+            samples=int(record.signal.shape[0]),
+            processing_ms=round((time.perf_counter() - started) * 1000),
+        )
+    with transaction_scope() as session:
+        recorded = record_outcome(session, taken, job_id=job_id, result=result, failure=failure, now=utcnow())
+    logger.info(
+        "study analysed" if recorded else "study already finished by another job",
+        extra={
+            "study_id": str(study_id),
+            "failure": failure,
+            "ms": round((time.perf_counter() - started) * 1000),
+        },
+    )
+    return recorded
+
+
+def resend_waiting_studies(session: Session, now: datetime) -> int:
+    """Periodic: studies pending for a while (their message was lost, or the queue was down at
+    the commit) or processing for too long (their worker died) are sent to the queue again."""
+    settings = get_settings()
+    waiting = now - timedelta(seconds=settings.study_resend_after_seconds)
+    stale = now - timedelta(seconds=settings.study_stale_seconds)
+    ids = session.exec(
+        select(Study.id)
+        .where(
+            ((Study.status == StudyStatus.pending) & (col(Study.updated_at) < waiting))
+            | ((Study.status == StudyStatus.processing) & (col(Study.started_at) < stale))
+        )
+        .limit(1000)
+    ).all()
+    sent = 0
+    for study_id in ids:
+        sent += enqueue(ANALYZE_STUDY, str(study_id))
+    if ids:
+        # Touch them, so the next sweep waits its interval again before resending.
+        for study in session.exec(select(Study).where(col(Study.id).in_(ids))):
+            study.updated_at = now
+            session.add(study)
+    return sent
