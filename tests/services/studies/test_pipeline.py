@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 import wfdb
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ecg_ml import read_record
 from notifications.models import Notification
+from services.accounts.models import User
 from services.app import create_app
 from services.db import get_engine, utcnow
 from services.jobs import QUEUE, get_broker
@@ -36,9 +37,16 @@ PTBXL = ROOT / "tests" / "data" / "ptbxl"
 
 @pytest.fixture
 def committed() -> Iterator[Session]:
-    """A session whose commits are real: the worker processes must see the rows."""
+    """A session whose commits are real: the worker processes must see the rows. The users it
+    made are deleted at the end (their studies, results and notifications go with them), so
+    later tests find the database as the rolled-back tests leave it."""
     with Session(get_engine(), expire_on_commit=False) as session:
+        before = set(session.exec(select(User.id)).all())
         yield session
+        session.rollback()
+        for user in session.exec(select(User).where(col(User.id).not_in(before))).all():
+            session.delete(user)
+        session.commit()
 
 
 def start_worker(log: Path) -> subprocess.Popen[bytes]:
@@ -162,5 +170,3 @@ def test_a_study_whose_message_was_lost_is_sent_again_by_the_sweep(committed: Se
     assert broker.client.llen(queued) >= before + 1
     # Sent once per interval, not on every sweep.
     assert resend_waiting_studies(committed, utcnow()) == 0
-    committed.delete(committed.get(Study, study.id))
-    committed.commit()
