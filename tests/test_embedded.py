@@ -17,6 +17,7 @@ def test_embedded_default_serves_the_seeded_api(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CARDIOALERT_")} | {
         "CARDIOALERT_DATABASE_URL": f"sqlite:///{tmp_path / 'cardioalert.sqlite3'}",
         "CARDIOALERT_SECRET_KEY": secrets.token_urlsafe(32),
+        "CARDIOALERT_BLOB_DIR": str(tmp_path / "blobs"),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "services", "serve", "--port", str(port)],
@@ -50,6 +51,19 @@ def test_embedded_default_serves_the_seeded_api(tmp_path: Path) -> None:
             },
         )
         assert tokens.status_code == 201
+        # An ECG study goes through the in-process job queue (no Redis) to its result.
+        headers = {"Authorization": f"Bearer {tokens.json()['access_token']}", "Idempotency-Key": "k1"}
+        record = PROJECT_ROOT / "tests" / "data" / "ptbxl"
+        files = [("file", (name, (record / name).read_bytes())) for name in ("00001_hr.hea", "00001_hr.dat")]
+        study = httpx.post(f"{base}/v1/studies", files=files, headers=headers, timeout=30)
+        assert study.status_code == 202, study.text
+        deadline = time.monotonic() + 120
+        while (body := httpx.get(f"{base}/v1/studies/{study.json()['id']}", headers=headers).json())[
+            "status"
+        ] not in ("done", "failed"):
+            assert time.monotonic() < deadline, body
+            time.sleep(0.2)
+        assert body["status"] == "done" and body["result"]["findings"][0]["label"] == "NORM"
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=10)
