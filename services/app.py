@@ -17,6 +17,7 @@ from services.health.router import router as health_router
 from services.logs import configure_logging
 from services.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from services.openapi import camel_case_operation_id, install_openapi
+from services.risk.router import router as risk_router
 from services.routing import ApiRoute
 from services.settings import Settings, get_settings
 from services.studies.router import admin_router as studies_admin_router
@@ -47,6 +48,7 @@ def api_v1() -> APIRouter:
         studies_clinic_router,
         studies_hospital_router,
         studies_admin_router,
+        risk_router,
     ):
         router.include_router(domain_router)
     return router

@@ -8,6 +8,7 @@ from notifications import models as notifications_models
 from services import idempotency
 from services.accounts import models as accounts_models
 from services.clinics import models as clinics_models
+from services.risk import models as risk_models
 from services.studies import models as studies_models
 
 metadata = SQLModel.metadata
@@ -19,5 +20,6 @@ __all__ = [
     "idempotency",
     "metadata",
     "notifications_models",
+    "risk_models",
     "studies_models",
 ]

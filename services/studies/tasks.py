@@ -26,6 +26,7 @@ from notifications.models import NotificationKind
 from notifications.service import enqueue as enqueue_notification
 from services.db import get_engine, transaction, utcnow
 from services.jobs import JobKind, enqueue
+from services.risk.service import latest_category
 from services.settings import get_settings
 from services.storage import get_blob_store
 from services.studies.intake import image_format
@@ -44,6 +45,8 @@ class Claim:
     input_kind: StudyInput
     original_name: str
     patient_id: uuid.UUID
+    # The patient's latest risk-test category (services.risk), read with the claim.
+    risk_category: str | None = None
 
 
 def _current_message_id() -> str | None:
@@ -72,7 +75,14 @@ def claim(session: Session, study_id: uuid.UUID, job_id: str | None, now: dateti
     study.started_at = now
     study.updated_at = now
     session.add(study)
-    return Claim(study.id, study.blob_key, study.input_kind, study.original_name, study.patient_id)
+    return Claim(
+        study.id,
+        study.blob_key,
+        study.input_kind,
+        study.original_name,
+        study.patient_id,
+        risk_category=latest_category(session, study.patient_id),
+    )
 
 
 def read_input(data: bytes, taken: Claim) -> ECGRecord:
@@ -162,7 +172,7 @@ def run_analysis(
     result = failure = None
     try:
         record = read_input(data, taken)
-        reading = analyze(record)
+        reading = analyze(record, risk_category=taken.risk_category)
     except ECGError as error:
         failure = error.code
     else:
