@@ -254,7 +254,7 @@ class ApiServer:
     def _spawn(self, arguments: list[str]) -> None:
         with self.log.open("ab") as output:
             self.processes.append(
-                subprocess.Popen(  # noqa: S603
+                subprocess.Popen(
                     [sys.executable, *arguments],
                     cwd=ROOT,
                     env=self.env,
@@ -417,7 +417,7 @@ def run_wrk(
         secrets.token_hex(4),
         f"{think_ms:.1f}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             result = json.loads(line.removeprefix("BENCH_JSON "))
@@ -431,7 +431,7 @@ def profile_workers(
 ) -> list[subprocess.Popen]:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return [
-        subprocess.Popen(  # noqa: S603
+        subprocess.Popen(
             [
                 py_spy,
                 "record",

@@ -70,6 +70,20 @@ def _document_problem(responses: dict[str, Any], error: type[AppError]) -> None:
         )
 
 
+def _form_example(component: dict[str, Any]) -> dict[str, Any]:
+    example: dict[str, Any] = {}
+    for field, spec in component.get("properties", {}).items():
+        options = spec.get("anyOf", [spec])
+        kinds = {option.get("type") for option in options} | {option.get("format") for option in options}
+        if "array" in kinds:
+            example[field] = ["<file contents>"]
+        elif "uuid" in kinds:
+            example[field] = "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f"
+        else:
+            example[field] = f"<{field}>"
+    return example
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, description=DESCRIPTION, routes=app.routes, servers=app.servers
@@ -78,9 +92,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
-    for component in components.values():
+    for name, component in components.items():
         if "enum" in component and "examples" not in component:
             component["examples"] = [component["enum"][0]]
+        if name.startswith("Body_") and "examples" not in component:
+            # FastAPI's own models of multipart forms: an example built from their fields.
+            component["examples"] = [_form_example(component)]
 
     policies = {
         (method, mounted.path): route_policies(mounted.route)

@@ -24,7 +24,8 @@ some format details ("record_name", "waveform_group", "manufacturer", "model", .
   "non_standard_channels_ignored", "sequence_sets_staggered" (aECG groups recorded one after another).
 
 Refusals are `UnreadableECG` with `code`: "unsupported_format", "corrupt_file", "no_standard_leads",
-"inconsistent_leads", "no_waveform" (a DICOM object without a waveform), "invalid_sampling_rate" (outside 50-10,000 Hz or not given), "too_long"
+"inconsistent_leads", "no_waveform" (a DICOM object without a waveform), "invalid_sampling_rate"
+(outside 50-10,000 Hz or not given), "too_long"
 (over 24 h or over 20 million values as samples x 12 leads), "unsafe_archive" (several records,
 paths leaving the archive, over 100 MB unpacked). Nothing else escapes for any input bytes."""
 

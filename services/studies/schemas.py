@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.studies.models import ReviewVerdict, StudyInput, StudySource, StudyStatus
 
@@ -12,11 +12,28 @@ from services.studies.models import ReviewVerdict, StudyInput, StudySource, Stud
 class CodeText(BaseModel):
     """A stable code and its text in the request's language."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code": "routine", "text": "No urgent signs found"}]}
+    )
+
     code: str
     text: str
 
 
 class FindingPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "label": "AFIB",
+                    "text": "Signs of atrial fibrillation",
+                    "probability": 0.91,
+                    "explanation": None,
+                }
+            ]
+        }
+    )
+
     label: str = Field(description="PTB-XL label (superclass or SCP statement code).")
     text: str
     probability: float = Field(ge=0, le=1, description="Temperature-scaled model probability.")
@@ -28,6 +45,20 @@ class FindingPublic(BaseModel):
 
 
 class ReviewPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "verdict": "corrected",
+                    "labels": ["AFLT"],
+                    "comment": "Flutter 2:1.",
+                    "clinician_name": "Dr Aziz Rakhimov",
+                    "reviewed_at": "2026-11-26T09:30:00Z",
+                }
+            ]
+        }
+    )
+
     verdict: ReviewVerdict
     labels: list[str]
     comment: str
@@ -36,6 +67,39 @@ class ReviewPublic(BaseModel):
 
 
 class StudyResultPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "interpretable": True,
+                    "reason": None,
+                    "triage": {"code": "soon", "text": "See a doctor soon"},
+                    "recommendations": [
+                        {
+                            "code": "see_cardiologist_soon",
+                            "text": "Book a visit to a cardiologist within the next days.",
+                        }
+                    ],
+                    "findings": [
+                        {
+                            "label": "AFIB",
+                            "text": "Signs of atrial fibrillation",
+                            "probability": 0.91,
+                            "explanation": None,
+                        }
+                    ],
+                    "measurements": {"heart_rate_bpm": 112.0, "rhythm": "irregular", "qrs_ms": 92.0},
+                    "quality_problems": [],
+                    "model_version": "1.0.0",
+                    "rules_version": "2026-11-25.1",
+                    "processing_ms": 180,
+                    "disclaimer": "This is an automated reading to support you and your doctor. "
+                    "It is not a diagnosis.",
+                }
+            ]
+        }
+    )
+
     interpretable: bool
     reason: CodeText | None = Field(default=None, description="Why the ECG could not be read.")
     triage: CodeText
@@ -50,6 +114,30 @@ class StudyResultPublic(BaseModel):
 
 
 class StudyPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "status": "pending",
+                    "source": "app_upload",
+                    "input_kind": "ecg_file",
+                    "file_format": "wfdb_zip",
+                    "original_name": "00001_hr.zip",
+                    "size_bytes": 240321,
+                    "clinic_id": None,
+                    "booking_id": None,
+                    "created_at": "2026-11-26T09:00:00Z",
+                    "finished_at": None,
+                    "failure": None,
+                    "result": None,
+                    "review": None,
+                    "reviewed_by_clinician": False,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     status: StudyStatus
     source: StudySource
@@ -68,6 +156,25 @@ class StudyPublic(BaseModel):
 
 
 class StudySummary(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "status": "done",
+                    "input_kind": "photo",
+                    "created_at": "2026-11-26T09:00:00Z",
+                    "patient_id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "clinic_id": None,
+                    "triage": "routine",
+                    "top_finding": "NORM",
+                    "heart_rate_bpm": 68.0,
+                    "reviewed_by_clinician": False,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     status: StudyStatus
     input_kind: StudyInput
@@ -81,12 +188,22 @@ class StudySummary(BaseModel):
 
 
 class StudyPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next_cursor": None}]})
+
     items: list[StudySummary]
     next_cursor: str | None
 
 
 class SignalPreview(BaseModel):
     """The signal for plotting: each lead in microvolts at `fs`, null where not recorded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"fs": 100.0, "units": "uV", "duration_s": 10.0, "leads": {"II": [12, 15, 30, None]}}
+            ]
+        }
+    )
 
     fs: float
     units: str = "uV"
@@ -95,6 +212,14 @@ class SignalPreview(BaseModel):
 
 
 class ReviewCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"verdict": "corrected", "labels": ["AFLT"], "comment": "Flutter 2:1, not fibrillation."}
+            ]
+        }
+    )
+
     verdict: ReviewVerdict
     labels: list[str] = Field(
         default_factory=list,
@@ -106,6 +231,24 @@ class ReviewCreate(BaseModel):
 
 
 class AuditEventPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "at": "2026-11-26T09:31:00Z",
+                    "actor_id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "actor_role": "clinician",
+                    "action": "study.read",
+                    "object_type": "ecg_study",
+                    "object_id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "subject_id": "2f4a6c8e-0b1d-4f3a-9c5e-7a9b1c3d5e7f",
+                    "detail": {},
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     at: datetime
     actor_id: uuid.UUID | None
@@ -118,5 +261,7 @@ class AuditEventPublic(BaseModel):
 
 
 class AuditPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [], "next_cursor": None}]})
+
     items: list[AuditEventPublic]
     next_cursor: str | None
