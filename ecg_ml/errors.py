@@ -22,3 +22,11 @@ class NotInterpretable(ECGError):
     """The ECG was read, but is not fit to be interpreted (flat, too short, wrong units, ...)."""
 
     code = "not_interpretable"
+
+
+class UnreadablePhoto(ECGError):
+    """A photo of a paper ECG that cannot be digitised; `code` says why (too_dark, too_blurry,
+    glare, paper_cut_off, no_grid, not_an_ecg, ...; ecg_ml.digitize.feedback lists them with the
+    retake hint the app shows)."""
+
+    code = "unreadable_photo"

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 import dramatiq
 import numpy as np
-from PIL import Image, ImageOps
 from sqlmodel import Session, col, select
 
 from ecg_ml import ECGError, ECGRecord, analyze, read_record
@@ -29,7 +28,6 @@ from services.jobs import JobKind, enqueue
 from services.risk.service import latest_category
 from services.settings import get_settings
 from services.storage import get_blob_store
-from services.studies.intake import image_format
 from services.studies.models import Study, StudyInput, StudyResult, StudyStatus
 
 logger = logging.getLogger("cardioalert.studies")
@@ -92,19 +90,9 @@ def read_input(data: bytes, taken: Claim) -> ECGRecord:
             from ecg_ml import digitize_image  # noqa: PLC0415 - optional part: OpenCV pipeline
         except ImportError:
             raise ECGError(DIGITIZER_UNAVAILABLE) from None
-        digitized = digitize_image(heic_as_png(data) if image_format(data) == "heic" else data)
+        digitized = digitize_image(data)
         return ECGRecord(signal=digitized.signal, fs=digitized.fs, metadata={"format": "photo"})
     return read_record(data, filename=taken.original_name)
-
-
-def heic_as_png(data: bytes) -> bytes:
-    """iPhone photos (HEIC) for the OpenCV pipeline, which reads JPEG and PNG: decoded by
-    pillow-heif, turned upright by their EXIF orientation."""
-    with Image.open(io.BytesIO(data)) as image:
-        upright = ImageOps.exif_transpose(image).convert("RGB")
-    out = io.BytesIO()
-    upright.save(out, format="PNG")
-    return out.getvalue()
 
 
 def _signal_bytes(signal: np.ndarray) -> bytes:

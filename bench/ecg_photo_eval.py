@@ -1,0 +1,178 @@
+"""The photo digitiser on rendered PTB-XL printouts (bench/ecg_photo_render.py), scored with the 2024
+PhysioNet Challenge's SNR, per level (scan, easy photo, hard photo).
+
+Per record and lead: 10*log10(sum truth^2 / sum (output - truth)^2) over the 10 s at 500 Hz, truth
+NaN (not printed) -> 0, output NaN -> 0, a lead not returned -> 0 dB, no time alignment and no
+offset removal. A photo the digitiser refuses counts 0 dB in "mean SNR (all)" (an all-zero answer)
+and is left out of "mean SNR (read)". Also: Pearson r per lead (printed stretch), heart rate from
+digitised lead II against the true record's (ecg_ml.measure on both), time per image.
+
+    python bench/ecg_photo_eval.py --per-level 24            # the figures in docs/benchmarks.md
+    python bench/ecg_photo_eval.py --speed                   # 12-megapixel photos: time and peak memory
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from ecg_photo_render import LEVELS, render_example
+
+from ecg_ml.data import load_ptbxl_500
+from ecg_ml.digitize import digitize_image
+from ecg_ml.errors import UnreadablePhoto
+from ecg_ml.measure import measure
+from ecg_ml.record import ECGRecord
+
+
+def challenge_snr(output: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """SNR in dB per printed lead ([12], NaN for leads not printed), the Challenge's way."""
+    out = np.full(truth.shape[1], np.nan)
+    for lead in range(truth.shape[1]):
+        if not np.isfinite(truth[:, lead]).any():
+            continue
+        t = np.nan_to_num(truth[:, lead].astype(np.float64))
+        o = np.nan_to_num(output[:, lead].astype(np.float64))
+        noise = float(((o - t) ** 2).sum())
+        signal = float((t**2).sum())
+        out[lead] = 10 * np.log10(signal / noise) if noise > 0 else 100.0
+    return out
+
+
+def pearson(output: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    out = np.full(truth.shape[1], np.nan)
+    for lead in range(truth.shape[1]):
+        both = np.isfinite(truth[:, lead]) & np.isfinite(output[:, lead])
+        if both.sum() > 10 and np.std(output[both, lead]) > 0:
+            out[lead] = np.corrcoef(output[both, lead], truth[both, lead])[0, 1]
+    return out
+
+
+def heart_rate(signal: np.ndarray) -> float | None:
+    """Heart rate from lead II alone (the rhythm strip), as ecg_ml.measure reads it."""
+    only_ii = np.full_like(signal, np.nan)
+    only_ii[:, 1] = signal[:, 1]
+    if not np.isfinite(only_ii[:, 1]).any():
+        return None
+    return measure(ECGRecord(signal=only_ii, fs=500.0)).heart_rate_bpm
+
+
+def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str, object]:
+    snrs, read_snrs, rs, hr_ok, failures, times, cpu_times, reasons = [], [], [], [], 0, [], [], {}
+    for i in range(count):
+        rendered = render_example(x[i], level, i, seed)
+        _, jpeg = cv2.imencode(".jpg", rendered.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            result = digitize_image(jpeg.tobytes())
+        except UnreadablePhoto as error:
+            times.append(time.perf_counter() - started)
+            cpu_times.append(time.process_time() - cpu_started)
+            failures += 1
+            reasons[error.code] = reasons.get(error.code, 0) + 1
+            snrs.append(np.where(np.isfinite(challenge_snr(rendered.truth, rendered.truth)), 0.0, np.nan))
+            print(f"  {level} {i}: refused ({error.code}) {rendered.settings.layout}", flush=True)
+            continue
+        times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
+        snr = challenge_snr(result.signal, rendered.truth)
+        snrs.append(snr)
+        read_snrs.append(float(np.nanmean(snr)))
+        rs.append(pearson(result.signal, rendered.truth))
+        true_hr, read_hr = heart_rate(x[i]), heart_rate(result.signal)
+        if true_hr is not None:
+            hr_ok.append(read_hr is not None and abs(read_hr - true_hr) <= 2.0)
+        s = rendered.settings
+        print(
+            f"  {level} {i}: {np.nanmean(snr):5.1f} dB  {s.layout} {s.speed:g}mm/s {s.gain:g}mm/mV {s.grid}  "
+            f"{times[-1]:.2f}s wall, {cpu_times[-1]:.2f}s CPU",
+            flush=True,
+        )
+    per_image = np.array([np.nanmean(s) for s in snrs])
+    read_only = read_snrs
+    return {
+        "level": level,
+        "images": count,
+        "refused": failures,
+        "refused_reasons": reasons,
+        "snr_mean_all": round(float(per_image.mean()), 2),
+        "snr_median_all": round(float(np.median(per_image)), 2),
+        "snr_mean_read": round(float(np.mean(read_only)), 2) if read_only else None,
+        "snr_median_read": round(float(np.median(read_only)), 2) if read_only else None,
+        "pearson_r_mean": round(float(np.nanmean(np.concatenate(rs))), 3) if rs else None,
+        "pearson_r_per_lead": [round(float(v), 3) for v in np.nanmean(np.stack(rs), axis=0)] if rs else None,
+        "hr_within_2bpm": round(float(np.mean(hr_ok)), 3) if hr_ok else None,
+        "wall_seconds_per_image_mean": round(float(np.mean(times)), 3),
+        "cpu_seconds_per_image_mean": round(float(np.mean(cpu_times)), 3),
+    }
+
+
+def speed_check(count: int, seed: int) -> None:
+    """Rendered 12-megapixel photos (4000 x 3000 px), each digitised in a fresh process: wall and CPU
+    time of digitize_image, the process's peak resident memory (VmHWM) and the same before
+    digitising (Python, numpy, OpenCV, ecg_ml.digitize imported)."""
+    data = load_ptbxl_500([10])
+    out = REPO_ROOT / "var" / "photo_speed"
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        rendered = render_example(data.x[i], "easy", i, seed, px_per_mm=12.0)
+        image = cv2.resize(rendered.image, (4000, 3000), interpolation=cv2.INTER_AREA)
+        path = out / f"photo12mp_{i}.jpg"
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        code = (
+            "import sys, time, json\n"
+            "def hwm():  # VmHWM: peak resident memory of this process image (ru_maxrss keeps the parent's)\n"
+            "    line = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
+            "    return int(line.split()[1]) / 1024\n"
+            "from ecg_ml.digitize import digitize_image\n"
+            "base = hwm()\n"
+            f"data = open({str(path)!r}, 'rb').read()\n"
+            "t, c = time.perf_counter(), time.process_time(); r = digitize_image(data)\n"
+            "wall, cpu = time.perf_counter() - t, time.process_time() - c\n"
+            "peak = hwm()\n"
+            "print(json.dumps({'wall_s': wall, 'cpu_s': cpu, 'peak_mb': peak, 'base_mb': base,"
+            " 'timings': r.timings}))\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=False
+        )
+        print(f"  12 MP #{i}: {run.stdout.strip() or run.stderr.strip()[-300:]}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-level", type=int, default=8)
+    parser.add_argument("--levels", nargs="+", choices=LEVELS, default=list(LEVELS))
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--speed", action="store_true")
+    parser.add_argument("--speed-count", type=int, default=3)
+    args = parser.parse_args()
+    print(
+        f"# {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, python {platform.python_version()}, OpenCV {cv2.__version__}"
+    )
+    if args.speed:
+        speed_check(args.speed_count, args.seed)
+        return
+    data = load_ptbxl_500([10])
+    results = [evaluate_level(level, data.x, args.per_level, args.seed) for level in args.levels]
+    for result in results:
+        print(json.dumps(result))
+    print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

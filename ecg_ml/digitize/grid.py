@@ -1,0 +1,208 @@
+"""Light-independent views of the flat page and the ECG grid's pitch (px per mm on each axis)."""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PITCH_5MM_RANGE = (15.0, 160.0)  # px per 5 mm we accept (3 to 32 px/mm)
+HARMONICS = 10  # the 1 mm lines are the 5th harmonic of the 5 mm period
+
+
+@dataclass
+class Views:
+    ink: np.ndarray  # float32 0..1: how dark a pixel is in every colour channel (the trace)
+    lines: np.ndarray  # float32 0..1: how dark in its darkest channel (grid lines and the trace)
+
+
+def _paper_level(channel: np.ndarray, size: int) -> np.ndarray:
+    """The paper's local brightness under a channel: a dilation (max filter) wider than any line,
+    smoothed, on a quarter-size copy, enlarged back."""
+    h, w = channel.shape
+    small = cv2.resize(channel, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    level = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
+    level = cv2.GaussianBlur(level.astype(np.float32), (0, 0), size)
+    return cv2.resize(np.maximum(level, 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def normalise(page: np.ndarray) -> Views:
+    """Divide out the paper's local brightness: uneven light and shadows become a flat white. A
+    colour cast is removed first with one gain per channel (the cast is the same over the page).
+    ink: the brightest channel stays dark only on the (black) trace; lines: the darkest channel
+    is dark on grid lines of any colour as well."""
+    w = page.shape[1]
+    size = max(5, (w // 4) // 90) | 1  # ~3 mm: wider than the trace, the grid lines and the QRS spikes
+    white = np.percentile(page[::8, ::8].reshape(-1, 3), 90, axis=0).astype(np.float32)
+    lut = np.stack([np.clip(np.arange(256) * (white.max() / max(c, 1.0)), 0, 255) for c in white], axis=1)
+    balanced = cv2.LUT(page, lut.astype(np.uint8).reshape(256, 1, 3))
+    b, g, r = cv2.split(balanced)
+    brightest = cv2.max(cv2.max(b, g), r)
+    darkest = cv2.min(cv2.min(b, g), r)
+    ink = 1.0 - np.minimum(brightest.astype(np.float32) / _paper_level(brightest, size), 1.0)
+    lines = 1.0 - np.minimum(darkest.astype(np.float32) / _paper_level(darkest, size), 1.0)
+    return Views(ink=ink, lines=lines)
+
+
+@dataclass
+class Grid:
+    px_per_mm_x: float
+    px_per_mm_y: float
+    strength: float  # how clearly periodic the lines are (0 = no grid)
+
+
+def _comb_period(profile: np.ndarray) -> tuple[float, float]:
+    """The 5 mm period of a grid profile (px) by the harmonic sum of its spectrum, and its strength:
+    the share of the spectrum's energy the harmonics carry over a random comb's."""
+    n = len(profile)
+    detrended = profile - cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, n // 20), 1)).ravel()
+    padded = 16 * n
+    spectrum = np.abs(np.fft.rfft(detrended * np.hanning(n), padded))
+    freqs = np.fft.rfftfreq(padded)
+    candidates = np.arange(1 / PITCH_5MM_RANGE[1], 1 / PITCH_5MM_RANGE[0], 1 / padded)
+    harmonic = np.arange(1, HARMONICS + 1)
+    at = candidates[:, None] * harmonic[None, :]
+    valid = at < 0.5
+    sums = np.where(valid, np.interp(at, freqs, spectrum), 0.0).sum(axis=1)
+    best = int(np.argmax(sums))
+    noise = np.median(spectrum[(freqs > 1 / PITCH_5MM_RANGE[1]) & (freqs < 0.5)]) * valid[best].sum()
+    return 1.0 / candidates[best], float(sums[best] / max(noise, 1e-9))
+
+
+def _major_lines(profile: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (px) of the major grid lines and their numbers (consecutive along the axis): each
+    line's ink-weighted centre around the comb's best phase; faint or missing lines left out."""
+    n = len(profile)
+    detrended = (
+        profile - cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, int(period)), 1)).ravel()
+    )
+    positions = np.arange(n, dtype=np.float64)
+    phases = np.arange(0, period, 0.25)
+    comb = [np.interp(np.arange(phase, n - 1, period), positions, detrended).sum() for phase in phases]
+    phase = phases[int(np.argmax(comb))]
+    half = max(1, int(period / 5 / 2))  # half the 1 mm pitch: a major line's neighbourhood
+    centres, numbers, strengths = [], [], []
+    for k, expected in enumerate(np.arange(phase, n - 1, period)):
+        a, b = round(expected) - half, round(expected) + half + 1
+        if a < 0 or b > n:
+            continue
+        weights = np.clip(detrended[a:b], 0, None)
+        if weights.sum() <= 0:
+            continue
+        centres.append(float((weights * positions[a:b]).sum() / weights.sum()))
+        numbers.append(k)
+        strengths.append(float(weights.max()))
+    strong = np.array(strengths) > 0.3 * np.median(strengths) if strengths else np.zeros(0, bool)
+    return np.array(numbers)[strong], np.array(centres)[strong]
+
+
+def _refined_period(profile: np.ndarray, period: float) -> float:
+    """The 5 mm period to a hundredth of a pixel from a straight-line fit of the major lines' centres
+    against their numbers; the spectral estimate when too few lines stand out."""
+    numbers, centres = _major_lines(profile, period)
+    if len(centres) < 6:
+        return period
+    slope, _ = np.polyfit(numbers, centres, 1)
+    return float(slope) if abs(slope / period - 1) < 0.02 else period
+
+
+def x_to_mm(views: Views, trace_mask: np.ndarray, grid: "Grid") -> np.ndarray | None:
+    """Cubic coefficients mapping a column (px) to mm along the paper, fitted to the vertical major
+    lines: a residual perspective makes the pitch drift across the page, and time must not."""
+    lines = np.where(trace_mask, 0.0, views.lines)
+    h = lines.shape[0]
+    numbers, centres = _major_lines(lines[h // 10 : h - h // 10].mean(axis=0), 5 * grid.px_per_mm_x)
+    if len(centres) < 12:
+        return None
+    coef = np.polyfit(centres, 5.0 * numbers, 3)
+    keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3  # drop lines caught on a trace
+    if keep.sum() < 12:
+        return None
+    return np.polyfit(centres[keep], 5.0 * numbers[keep], 3)
+
+
+def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
+    """Grid pitch from the column and row profiles of the line view (trace pixels left out)."""
+    lines = np.where(trace_mask, 0.0, views.lines)
+    h, w = lines.shape
+    core = lines[h // 10 : h - h // 10, w // 10 : w - w // 10]  # the page's edges carry no grid
+    columns, rows = core.mean(axis=0), core.mean(axis=1)
+    period_x, strength_x = _comb_period(columns)
+    period_y, strength_y = _comb_period(rows)
+    period_x, period_y = _refined_period(columns, period_x), _refined_period(rows, period_y)
+    return Grid(period_x / 5.0, period_y / 5.0, min(strength_x, strength_y))
+
+
+def _shift(reference: np.ndarray, profile: np.ndarray, limit: int) -> float:
+    """Sub-pixel shift s that best aligns profile(y + s) with reference(y), |s| <= limit."""
+    a = reference - reference.mean()
+    b = profile - profile.mean()
+    n = len(a)
+    scores = np.array(
+        [
+            np.dot(a[max(0, -s) : n - max(0, s)], b[max(0, s) : n - max(0, -s)])
+            for s in range(-limit, limit + 1)
+        ]
+    )
+    k = int(np.argmax(scores))
+    if 0 < k < len(scores) - 1:  # parabola through the peak
+        left, mid, right = scores[k - 1], scores[k], scores[k + 1]
+        denom = left - 2 * mid + right
+        return k - limit + (0.5 * (left - right) / denom if denom != 0 else 0.0)
+    return float(k - limit)
+
+
+def _line_offsets(
+    lines: np.ndarray, pitch5: float, strips: int, bands: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far the horizontal grid lines sit below where they sit at the page's centre column, in a
+    bands x strips lattice: block-wise row profiles, each aligned to its left neighbour and chained."""
+    h, w = lines.shape
+    xs = (np.arange(strips) + 0.5) * w / strips
+    ys = (np.arange(bands) + 0.5) * h / bands
+    offsets = np.zeros((bands, strips))
+    limit = max(2, int(pitch5 / 2))
+    for b in range(bands):
+        band = lines[int(b * h / bands) : int((b + 1) * h / bands)]
+        profiles = [
+            band[:, int(s * w / strips) : int((s + 1) * w / strips)].mean(axis=1) for s in range(strips)
+        ]
+        for s in range(1, strips):
+            offsets[b, s] = offsets[b, s - 1] + _shift(profiles[s - 1], profiles[s], limit)
+        offsets[b] -= np.interp(w / 2, xs, offsets[b])
+    return xs, ys, offsets
+
+
+def _poly_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y, x * x * y, x * y * y], axis=-1)
+
+
+def straighten_maps(views: Views, trace_mask: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
+    """Remap tables that make the grid lines straight and axis-parallel: residual rotation and
+    perspective, and a mild page curl, as smooth polynomials fitted to the measured line offsets.
+    None when the page is already straight (within a third of a pixel)."""
+    lines = np.where(trace_mask, 0.0, views.lines).astype(np.float32)
+    h, w = lines.shape
+    xs, ys, dy = _line_offsets(lines, 5 * grid.px_per_mm_y, 12, 4)
+    ys_t, xs_t, dx = _line_offsets(np.ascontiguousarray(lines.T), 5 * grid.px_per_mm_x, 8, 4)
+    scale = max(w, h)
+    gx, gy = np.meshgrid(xs / scale, ys / scale)
+    coef_y = np.linalg.lstsq(_poly_terms(gx.ravel(), gy.ravel()), dy.ravel(), rcond=None)[0]
+    gy2, gx2 = np.meshgrid(ys_t / scale, xs_t / scale)
+    coef_x = np.linalg.lstsq(_poly_terms(gx2.ravel(), gy2.ravel()), dx.ravel(), rcond=None)[0]
+    if np.abs(dy).max() < 0.33 and np.abs(dx).max() < 0.33:
+        return None
+    # The tables are smooth: compute them on a coarse lattice and enlarge.
+    step = 16
+    cy, cx = np.mgrid[0:h:step, 0:w:step].astype(np.float32)
+    terms = _poly_terms(cx / scale, cy / scale)
+    shift_x = cv2.resize((terms @ coef_x).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    shift_y = cv2.resize((terms @ coef_y).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    full_y, full_x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return full_x + shift_x, full_y + shift_y
+
+
+def straighten(views: Views, maps: tuple[np.ndarray, np.ndarray]) -> Views:
+    def remap(a: np.ndarray) -> np.ndarray:
+        return cv2.remap(a, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    return Views(ink=remap(views.ink), lines=remap(views.lines))

@@ -1,0 +1,377 @@
+"""digitize_image: a photo (or scan) of a paper 12-lead ECG -> the signal at 500 Hz, or the reason
+it cannot be read. Stages: decode -> light check -> paper -> flat page -> light-independent views
+-> sharpness, grid, glare checks -> calibration pulses -> layout -> each row's trace -> samples."""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ecg_ml.digitize import feedback, page
+from ecg_ml.digitize.grid import Grid, Views, find_grid, normalise, straighten, straighten_maps, x_to_mm
+from ecg_ml.digitize.trace import (
+    Pulse,
+    Runs,
+    find_pulses,
+    follow_row,
+    line_width,
+    pulse_gain_and_speed,
+    trace_extent,
+    vertical_runs,
+)
+from ecg_ml.errors import UnreadablePhoto
+from ecg_ml.record import STANDARD_LEADS
+
+FS = 500
+N_SAMPLES = 5000  # 10 s
+TRACE_MM = 250.0
+# Time 0 of a row lies 3 mm after the calibration pulse's falling edge (a 1 mm stub, a 2 mm gap):
+# bench/ecg_photo_render.py prints this way; other conventions fall back to the trace's first ink.
+PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (10 s at 25 mm/s)
+INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
+MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good photos: 50 to 400)
+GRID_LINE_LEVEL = 0.08  # relative darkness from which a pixel counts as on a grid line
+MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 to 30 %)
+MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
+GLARE_SHARE = 0.03
+MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
+
+LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
+COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+
+
+@dataclass
+class DigitizedECG:
+    """signal: float32 [5000, 12] mV at fs = 500 Hz over the printed 10 s, STANDARD_LEADS order, NaN
+    where a lead is not printed. quality: score 0..1 (share of the printed trace followed) and the
+    named problems met on the way."""
+
+    signal: np.ndarray
+    fs: float
+    leads: tuple[str, ...]
+    layout: str
+    paper_speed: float  # mm/s
+    gain: float  # mm/mV
+    quality: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def layout_rows(layout: str, duration: float) -> list[list[tuple[str, float, float]]]:
+    """Rows of (lead, start s, stop s) as the layout prints them."""
+    quarter = duration / 4
+    grid_rows = [
+        [(lead, c * quarter, (c + 1) * quarter) for c, lead in enumerate(row)] for row in COLUMNS_3X4
+    ]
+    if layout == "3x4":
+        return grid_rows
+    if layout == "3x4+1":
+        return [*grid_rows, [("II", 0.0, duration)]]
+    if layout == "3x4+3":
+        return [*grid_rows, *([(lead, 0.0, duration)] for lead in ("II", "V1", "V5"))]
+    if layout == "6x2":
+        half = duration / 2
+        return [[(STANDARD_LEADS[k], 0.0, half), (STANDARD_LEADS[6 + k], half, duration)] for k in range(6)]
+    raise ValueError(layout)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+
+def sharpness(views: Views) -> float:
+    """How steep the darkest edges are, per px of the ~8 px/mm page: the 99.9th percentile of the
+    line view's gradient over its 99.9th percentile value. Blur spreads edges and lowers it."""
+    small = views.lines[::2, ::2]
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3) / 8
+    contrast = float(np.percentile(small, 99.9))
+    return float(np.percentile(np.hypot(gx, gy), 99.9)) / max(contrast, 1e-3)
+
+
+def digitize_image(data: bytes) -> DigitizedECG:
+    clock = _Clock()
+    image = page.decode(data)
+    clock.lap("decode")
+    page.check_light(image)
+    corners = page.find_paper(image)
+    flat = page.flatten(image, corners)
+    clock.lap("paper")
+    views = normalise(flat)
+    mask = views.ink > INK_THRESHOLD
+    clock.lap("normalise")
+    check_page(views, mask)
+    grid = find_grid(views, mask)
+    if grid.strength < MIN_GRID_STRENGTH:
+        raise UnreadablePhoto(feedback.NO_GRID)
+    glare = glare_share(views, mask, grid)
+    clock.lap("grid")
+    maps = straighten_maps(views, mask, grid)
+    if maps is not None:
+        views = straighten(views, maps)
+        mask = views.ink > INK_THRESHOLD
+        grid = find_grid(views, mask)
+    clock.lap("straighten")
+
+    runs = vertical_runs(mask)
+    width = line_width(runs)
+    pulses = find_pulses(mask, views.ink, runs, grid, width)
+    clock.lap("pulses")
+    if len(pulses) == 0:
+        if glare > GLARE_SHARE:
+            raise UnreadablePhoto(feedback.GLARE)
+        if page.touches_border(corners, image.shape):
+            raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
+        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
+    gain, speed = pulse_gain_and_speed(pulses, grid)
+    mm_of_x = x_to_mm(views, mask, grid)
+    layout = detect_layout(runs, pulses, grid, mm_of_x, width, speed)
+    clock.lap("layout")
+
+    cut = page.touches_border(corners, image.shape)
+    signal, quality = read_rows(runs, views.ink, pulses, layout, grid, mm_of_x, width, gain, speed, cut)
+    if glare > GLARE_SHARE and (quality["score"] < 0.97 or quality["leads_not_read"]):
+        raise UnreadablePhoto(feedback.GLARE)
+    clock.lap("traces")
+    quality["problems"] += ["glare"] if glare > GLARE_SHARE else []
+    return DigitizedECG(signal, float(FS), STANDARD_LEADS, layout, speed, gain, quality, clock.timings)
+
+
+def _centre(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape[:2]
+    return a[h // 5 : h - h // 5, w // 5 : w - w // 5]
+
+
+def check_page(views: Views, mask: np.ndarray) -> None:
+    """Refuse what cannot be an ECG printout before looking for one: blur, a page with nothing
+    drawn on it, a page without grid lines. Measured on the page's central part (the paper's
+    edges and what lies around them say nothing)."""
+    ink_share = float(_centre(mask).mean())
+    line_share = float((_centre(views.lines > GRID_LINE_LEVEL) & ~_centre(mask)).mean())
+    if sharpness(views) < MIN_SHARPNESS and (ink_share > 0.001 or line_share > 0.02):
+        raise UnreadablePhoto(feedback.TOO_BLURRY)
+    if ink_share < 0.002:
+        raise UnreadablePhoto(feedback.NOT_AN_ECG)  # blank paper, or no dark lines at all
+    if ink_share > 0.25:
+        raise UnreadablePhoto(feedback.NOT_AN_ECG)  # large dark areas: a scene, not a printout
+    if line_share < MIN_GRID_LINE_SHARE:
+        raise UnreadablePhoto(feedback.NO_GRID)
+
+
+def glare_share(views: Views, mask: np.ndarray, grid: Grid) -> float:
+    """Share of the page's central 10 mm tiles where the grid has vanished (washed out by a
+    reflection) while the rest of the page shows it."""
+    tile = max(4, round(10 * grid.px_per_mm_x))
+    lined = _centre((views.lines > GRID_LINE_LEVEL) & ~mask).astype(np.float32)
+    h, w = lined.shape
+    rows, cols = h // tile, w // tile
+    if rows < 2 or cols < 2:
+        return 0.0
+    per_tile = lined[: rows * tile, : cols * tile].reshape(rows, tile, cols, tile).mean(axis=(1, 3))
+    return float((per_tile < 0.2 * np.median(per_tile)).mean())
+
+
+def detect_layout(
+    runs: Runs,
+    pulses: list[Pulse],
+    grid: Grid,
+    mm_of_x: np.ndarray | None,
+    width: float,
+    speed: float,
+) -> str:
+    """The layout from the number of rows; six rows are 3x4 + three rhythm strips or 6x2, told
+    apart by the column-change ticks: at 1/4 and 3/4 of the top rows (3x4) against 1/2 of the
+    bottom rows (6x2), each share of the ticks that could be there."""
+    rows = len(pulses)
+    if rows == 3:
+        return "3x4"
+    if rows == 4:
+        return "3x4+1"
+    if rows == 6:
+        duration = TRACE_MM / speed
+        columns = np.arange(len(runs.offsets) - 1, dtype=np.float64)
+
+        def tick_at(pulse: Pulse, fraction: float) -> bool:
+            seconds = TimeAxis(mm_of_x, grid.px_per_mm_x, speed, pulse.x_fall).seconds(columns)
+            x = float(np.interp(fraction * duration, seconds, columns))
+            return _has_tick(runs, pulse, x, grid, width)
+
+        quarters = np.mean([tick_at(p, f) for p in pulses[:3] for f in (0.25, 0.75)])
+        halves = np.mean([tick_at(p, 0.5) for p in pulses[3:]])
+        return "3x4+3" if quarters >= halves else "6x2"
+    raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, f"{rows} calibration pulses")
+
+
+def _has_tick(runs: Runs, pulse: Pulse, x: float, grid: Grid, width: float) -> bool:
+    """A column separator: a vertical stroke across the baseline, 3 mm or more long."""
+    lo, hi = pulse.y_base - 1.5 * grid.px_per_mm_y, pulse.y_base + 1.5 * grid.px_per_mm_y
+    for column in range(round(x - width / 2 - 1), round(x + width / 2 + 2)):
+        if 0 <= column < len(runs.offsets) - 1:
+            starts, stops = runs.column(column)
+            if ((starts <= lo) & (stops >= hi)).any():
+                return True
+    return False
+
+
+@dataclass
+class TimeAxis:
+    """One row's columns to seconds after time 0: through the grid's own mm scale where it was
+    fitted (a residual perspective makes the pitch drift), from the pulse's falling edge."""
+
+    mm_of_x: np.ndarray | None  # cubic coefficients, px -> mm
+    px_per_mm: float
+    speed: float
+    x_fall: float
+    shift: float = 0.0  # seconds, where the trace does not start where the convention says
+
+    def seconds(self, x: np.ndarray | float) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.mm_of_x is None:
+            mm = (x - self.x_fall) / self.px_per_mm
+        else:
+            mm = np.polyval(self.mm_of_x, x) - np.polyval(self.mm_of_x, self.x_fall)
+        return (mm - PULSE_TO_TRACE_MM) / self.speed - self.shift
+
+
+@dataclass
+class RowReading:
+    segments: list[tuple[str, int, int, np.ndarray]]  # lead, first and stop sample, mV
+    shares: dict[str, float]  # per lead, the share of its columns the trace was followed on
+    problems: list[str]
+
+
+def read_row(
+    runs: Runs,
+    ink: np.ndarray,
+    row: list[tuple[str, float, float]],
+    pulse: Pulse,
+    other_baselines: list[float],
+    axis: TimeAxis,
+    spacing: float,
+    width: float,
+    px_per_mv: float,
+    cut_off_possible: bool,
+) -> RowReading:
+    page_w = ink.shape[1]
+    duration = row[-1][2]
+    problems: list[str] = []
+    first_x = round(pulse.x_end + 0.5 * axis.px_per_mm)
+    first = trace_extent(runs, pulse.y_base, 0.5 * spacing, first_x, page_w - 1, 1)
+    last = trace_extent(runs, pulse.y_base, 0.5 * spacing, page_w - 1, first, -1)
+    cap = max(0.0, (width - 1) / 2)  # the line's round cap reaches past its end point
+    start_s = float(axis.seconds(first + cap))
+    if abs(start_s) * axis.speed > 1.0:  # another cart's convention: trust the trace's first ink
+        axis.shift += start_s
+        problems.append("trace_start_not_at_convention")
+    if float(axis.seconds(last - cap)) < 0.97 * duration:  # the row stops short of its 250 mm
+        if last >= page_w - 2 * axis.px_per_mm or cut_off_possible:
+            raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
+        problems.append("row_shorter_than_printed")
+    reach = 0.95 * spacing
+    trace = follow_row(runs, ink, pulse.y_base, other_baselines, first, min(page_w, last + 1), reach, width)
+    t = axis.seconds(trace.x)
+    v = (pulse.y_base - trace.y) / px_per_mv
+    # The separator tick at a column change is not the trace: leave its columns out.
+    near_tick = np.zeros(len(t), dtype=bool)
+    for _, boundary, _ in row[1:]:
+        near_tick |= np.abs(t - boundary) * axis.speed * axis.px_per_mm < width + 1.5
+    segments, shares = [], {}
+    for lead, start, stop in row:
+        in_segment = (t >= start - 0.004) & (t < stop + 0.004) & ~near_tick
+        usable = in_segment & np.isfinite(v)
+        shares[lead] = float(trace.followed[in_segment].mean()) if in_segment.any() else 0.0
+        if shares[lead] < MIN_FOLLOWED or usable.sum() < 10:
+            continue
+        a, b = round(start * FS), min(N_SAMPLES, round(stop * FS))
+        segments.append((lead, a, b, np.interp(np.arange(a, b) / FS, t[usable], v[usable])))
+    return RowReading(segments, shares, problems)
+
+
+def tick_offset(
+    runs: Runs, pulse: Pulse, row: list[tuple[str, float, float]], axis: TimeAxis, grid: Grid
+) -> list[float]:
+    """Seconds by which the printed column-change ticks of a row sit later than the time axis puts
+    their moment: independent anchors for time 0 inside the page, where the grid fit is best."""
+    lo, hi = pulse.y_base - 1.5 * grid.px_per_mm_y, pulse.y_base + 1.5 * grid.px_per_mm_y
+    columns = np.arange(len(runs.offsets) - 1, dtype=np.float64)
+    seconds = axis.seconds(columns)
+    offsets = []
+    for _, boundary, _ in row[1:]:
+        expected = float(np.interp(boundary, seconds, columns))
+        half = round(1.0 * grid.px_per_mm_x)
+        hits = []
+        for column in range(round(expected) - half, round(expected) + half + 1):
+            if 0 <= column < len(columns):
+                starts, stops = runs.column(column)
+                if ((starts <= lo) & (stops >= hi)).any():
+                    hits.append(column)
+        # A tick is one stroke a line wide; anything wider is a QRS complex crossing there.
+        if hits and hits[-1] - hits[0] <= 6:
+            offsets.append(float(axis.seconds(np.mean(hits))) - boundary)
+    return offsets
+
+
+def read_rows(
+    runs: Runs,
+    ink: np.ndarray,
+    pulses: list[Pulse],
+    layout: str,
+    grid: Grid,
+    mm_of_x: np.ndarray | None,
+    width: float,
+    gain: float,
+    speed: float,
+    cut_off_possible: bool,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    rows = layout_rows(layout, TRACE_MM / speed)
+    baselines = [p.y_base for p in pulses]
+    spacing = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40 * grid.px_per_mm_y
+    signal = np.full((N_SAMPLES, 12), np.nan, dtype=np.float32)
+    shares: dict[str, float] = {}
+    problems: list[str] = []
+    axes = [TimeAxis(mm_of_x, grid.px_per_mm_x, speed, pulse.x_fall) for pulse in pulses]
+    ticks = [
+        o for row, p, a in zip(rows, pulses, axes, strict=True) for o in tick_offset(runs, p, row, a, grid)
+    ]
+    # The ticks agree on where time 0 is better than the pulse's edge does near the page's edge.
+    if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
+        for axis in axes:
+            axis.shift = float(np.median(ticks))
+    for row, pulse, axis in zip(rows, pulses, axes, strict=True):
+        px_per_mv = pulse.y_base - pulse.y_top  # the 1 mV pulse, measured where this row lies
+        if abs(px_per_mv / (gain * grid.px_per_mm_y) - 1) > 0.1:
+            px_per_mv = gain * grid.px_per_mm_y
+        others = [b for b in baselines if b != pulse.y_base]
+        reading = read_row(runs, ink, row, pulse, others, axis, spacing, width, px_per_mv, cut_off_possible)
+        problems += reading.problems
+        for lead, a, b, values in reading.segments:
+            # A lead printed twice (II in its column and as the rhythm strip): the longer stretch wins.
+            if np.isfinite(signal[:, LEAD[lead]]).sum() < b - a:
+                signal[:, LEAD[lead]] = np.nan
+                signal[a:b, LEAD[lead]] = values
+        for lead, share in reading.shares.items():
+            shares[lead] = max(share, shares.get(lead, 0.0))
+    printed = {lead for row in rows for lead, _, _ in row}
+    missing = sorted(printed - {STANDARD_LEADS[i] for i in range(12) if np.isfinite(signal[:, i]).any()})
+    if missing:
+        problems.append("leads_not_read")
+    score = float(np.mean([shares.get(lead, 0.0) for lead in printed]))
+    if score < 0.5 or len(missing) > len(printed) // 2:
+        raise UnreadablePhoto(feedback.TRACE_NOT_READABLE)
+    pulse_mm = float(np.median([p.y_base - p.y_top for p in pulses])) / grid.px_per_mm_y
+    quality = {
+        "score": round(score, 3),
+        "problems": sorted(set(problems)),
+        "leads_not_read": missing,
+        "px_per_mm": [round(grid.px_per_mm_x, 3), round(grid.px_per_mm_y, 3)],
+        "pulse_height_mm": round(pulse_mm, 2),
+    }
+    return signal, quality

@@ -1,0 +1,304 @@
+"""The printed traces: calibration pulses (they give rows, baselines, gain and paper speed),
+the layout, and each row's trace followed column by column."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecg_ml.digitize.grid import Grid
+
+SPEEDS = (12.5, 25.0, 50.0)  # mm/s
+GAINS = (2.5, 5.0, 10.0, 20.0)  # mm/mV
+PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
+
+
+@dataclass
+class Pulse:
+    x_rise: float
+    x_fall: float
+    y_base: float  # centre of the baseline stroke
+    y_top: float  # centre of the top stroke
+    x_end: float  # right end of the pulse's trailing stub
+
+
+@dataclass
+class Runs:
+    """Vertical runs of ink, column by column: for column x, starts[offsets[x]:offsets[x + 1]]."""
+
+    starts: np.ndarray
+    stops: np.ndarray  # exclusive
+    offsets: np.ndarray
+
+    def column(self, x: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self.offsets[x], self.offsets[x + 1]
+        return self.starts[a:b], self.stops[a:b]
+
+
+def vertical_runs(mask: np.ndarray) -> Runs:
+    columns = np.ascontiguousarray(mask.T).astype(np.int8)
+    edges = np.diff(np.pad(columns, ((0, 0), (1, 1))), axis=1)
+    start_x, start_y = np.nonzero(edges == 1)
+    _, stop_y = np.nonzero(edges == -1)
+    offsets = np.searchsorted(start_x, np.arange(mask.shape[1] + 1))
+    return Runs(start_y.astype(np.int32), stop_y.astype(np.int32), offsets)
+
+
+def line_width(runs: Runs) -> float:
+    """The printed line's width in px: the commonest short vertical run (flat trace and grid-free)."""
+    lengths = (runs.stops - runs.starts)[(runs.stops - runs.starts) < 12]
+    if lengths.size == 0:
+        return 2.0
+    return float(max(1.0, np.median(lengths)))
+
+
+def find_pulses(mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float) -> list[Pulse]:
+    """Calibration pulses in the left fifth of the page: two vertical strokes of equal height, 0.2 s
+    apart at 12.5/25/50 mm/s, joined by a top stroke."""
+    w = mask.shape[1]
+    min_height = 3.5 * grid.px_per_mm_y
+    edges: list[tuple[float, float, float]] = []  # x, top, bottom of long vertical strokes
+    for x in range(w // 5):
+        starts, stops = runs.column(x)
+        for a, b in zip(starts, stops, strict=True):
+            if b - a >= min_height:
+                edges.append((float(x), float(a), float(b)))
+    strokes = _merge_strokes(edges, width)
+    pulses: list[Pulse] = []
+    used: set[int] = set()
+    for i, (x1, top1, bottom1) in enumerate(strokes):
+        for j, (x2, top2, bottom2) in enumerate(strokes):
+            if j <= i or i in used or j in used:
+                continue
+            gap_mm = (x2 - x1) / grid.px_per_mm_x
+            height = bottom1 - top1
+            if not any(abs(gap_mm - PULSE_S * s) < 0.15 * PULSE_S * s for s in SPEEDS):
+                continue
+            if abs(top1 - top2) > 0.6 * grid.px_per_mm_y or abs(bottom1 - bottom2) > 0.6 * grid.px_per_mm_y:
+                continue
+            top_row = round(top1 + width / 2)
+            between = mask[max(0, top_row - round(width)) : top_row + round(width) + 1, round(x1) : round(x2)]
+            if between.size == 0 or between.any(axis=0).mean() < 0.8 or height < min_height:
+                continue
+            pulses.append(_measure_pulse(ink, x1, x2, top1, bottom1, width, grid))
+            used.update((i, j))
+    pulses.sort(key=lambda p: p.y_base)
+    return pulses
+
+
+def _merge_strokes(edges: list[tuple[float, float, float]], width: float) -> list[tuple[float, float, float]]:
+    """Adjacent columns holding the same long stroke become one stroke at their mean x."""
+    strokes: list[list[tuple[float, float, float]]] = []
+    for x, top, bottom in sorted(edges):
+        for stroke in strokes:
+            last_x, last_top, last_bottom = stroke[-1]
+            if (
+                x - last_x <= 1
+                and abs(top - last_top) < 2 * width + 2
+                and abs(bottom - last_bottom) < 2 * width + 2
+            ):
+                stroke.append((x, top, bottom))
+                break
+        else:
+            strokes.append([(x, top, bottom)])
+    merged = []
+    for stroke in strokes:
+        if len(stroke) > 3 * width + 3:
+            continue  # a wide dark block, not a printed stroke
+        xs = np.array([s[0] for s in stroke])
+        merged.append(
+            (
+                float(xs.mean()),
+                float(np.median([s[1] for s in stroke])),
+                float(np.median([s[2] for s in stroke])),
+            )
+        )
+    return merged
+
+
+def _measure_pulse(
+    ink: np.ndarray, x1: float, x2: float, top: float, bottom: float, width: float, grid: Grid
+) -> Pulse:
+    """Sub-pixel positions from the ink's weight: stroke x from the mid-height column profile,
+    baseline and top from the stubs' and the top stroke's row profiles."""
+    h, w = ink.shape
+    mid = round((top + bottom) / 2)
+    band = ink[max(0, mid - 3) : mid + 4]
+
+    def centre_x(x: float) -> float:
+        a, b = max(0, round(x - 2 * width)), min(w, round(x + 2 * width) + 1)
+        weights = band[:, a:b].sum(axis=0)
+        return float((weights * np.arange(a, b)).sum() / max(weights.sum(), 1e-6))
+
+    def centre_y(y: float, xa: float, xb: float) -> float:
+        a, b = max(0, round(y - 2 * width)), min(h, round(y + 2 * width) + 1)
+        xa_i, xb_i = max(0, round(xa)), min(w, round(xb))
+        weights = ink[a:b, xa_i:xb_i].sum(axis=1) if xb_i > xa_i else np.zeros(b - a)
+        return float((weights * np.arange(a, b)).sum() / weights.sum()) if weights.sum() > 0 else y
+
+    rise, fall = centre_x(x1), centre_x(x2)
+    stub = 0.7 * grid.px_per_mm_x
+    base_left = centre_y(bottom - width / 2, rise - stub - width, rise - width)
+    base_right = centre_y(bottom - width / 2, fall + width, fall + stub)
+    top_y = centre_y(top + width / 2, rise + width, fall - width)
+    # The trailing stub's right end: where the baseline ink stops.
+    row = ink[max(0, round(base_right) - 1) : round(base_right) + 2].max(axis=0)
+    x = round(fall + width)
+    while x < min(w - 1, fall + 3 * grid.px_per_mm_x) and row[x] > 0.3:
+        x += 1
+    return Pulse(rise, fall, (base_left + base_right) / 2, top_y, float(x))
+
+
+def pulse_gain_and_speed(pulses: list[Pulse], grid: Grid) -> tuple[float, float]:
+    height_mm = float(np.median([p.y_base - p.y_top for p in pulses])) / grid.px_per_mm_y
+    width_mm = float(np.median([p.x_fall - p.x_rise for p in pulses])) / grid.px_per_mm_x
+    gain = min(GAINS, key=lambda g: abs(np.log(height_mm / g)))
+    speed = min(SPEEDS, key=lambda s: abs(np.log(width_mm / (PULSE_S * s))))
+    return gain, speed
+
+
+# ------------------------------------------------------------------ following one row's trace
+
+
+@dataclass
+class RowTrace:
+    x: np.ndarray  # columns (px)
+    y: np.ndarray  # trace centre (px), NaN where not found
+    followed: np.ndarray  # bool: found by continuity or near the baseline (not guessed)
+
+
+STAY_NEAR_BASELINE = 0.02  # cost per px between a run and the row's own baseline, per column
+JUMP = 1.0  # cost per px of paper between the runs of two neighbouring columns
+
+
+def follow_row(
+    runs: Runs,
+    ink: np.ndarray,
+    baseline: float,
+    other_baselines: list[float],
+    x_from: int,
+    x_to: int,
+    reach: float,
+    width: float,
+) -> RowTrace:
+    """Follow the trace from left to right: one ink run per column, chosen by dynamic programming
+    over the whole row. A path pays for every pixel of paper it jumps between neighbouring columns
+    (a printed stroke is continuous) and, a little, for straying from its own baseline: where the
+    traces of adjacent rows touch or cross, the cheapest path stays on the stroke it came along
+    and returns to its own row. A column counts as followed (`followed`) when its run is nearer
+    its own baseline than any other row's, or is reached from such a column without a jump: where
+    the own trace is missing (glare, a fold) the path may wander onto a neighbour's trace, and
+    that must not count as read."""
+    columns: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for x in range(x_from, x_to):
+        starts, stops = runs.column(x)
+        # A run longer than two rows is a crease, a fold or the paper's edge, not a trace.
+        inside = (stops > baseline - reach) & (starts < baseline + reach) & (stops - starts < 2.2 * reach)
+        if inside.any():
+            columns.append((x, starts[inside].astype(np.float64), stops[inside].astype(np.float64) - 1))
+    xs = np.arange(x_from, x_to)
+    tops = np.full(len(xs), np.nan)
+    bottoms = np.full(len(xs), np.nan)
+    followed = np.zeros(len(xs), dtype=bool)
+    if not columns:
+        return RowTrace(xs.astype(np.float64), tops, followed)
+    costs: list[np.ndarray] = []
+    pointers: list[np.ndarray] = []
+    gaps: list[np.ndarray] = []
+    for k, (_, col_tops, col_bottoms) in enumerate(columns):
+        unary = STAY_NEAR_BASELINE * np.maximum(0, np.maximum(col_tops - baseline, baseline - col_bottoms))
+        if k == 0:
+            costs.append(unary)
+            pointers.append(np.zeros(len(col_tops), dtype=np.int64))
+            gaps.append(np.zeros(len(col_tops)))
+            continue
+        prev_tops, prev_bottoms = columns[k - 1][1], columns[k - 1][2]
+        gap = np.maximum(
+            0,
+            np.maximum(col_tops[:, None] - prev_bottoms[None, :], prev_tops[None, :] - col_bottoms[:, None]),
+        )
+        total = costs[-1][None, :] + JUMP * gap
+        best = np.argmin(total, axis=1)
+        rows = np.arange(len(col_tops))
+        costs.append(total[rows, best] + unary)
+        pointers.append(best)
+        gaps.append(gap[rows, best])
+    pick = int(np.argmin(costs[-1]))
+    continuous = np.zeros(len(xs), dtype=bool)
+    for k in range(len(columns) - 1, -1, -1):
+        x, col_tops, col_bottoms = columns[k]
+        i = x - x_from
+        starts, stops = runs.column(x)
+        top, bottom = _merged(starts, stops, int(np.searchsorted(starts, col_tops[pick])), 2 * width + 2)
+        tops[i], bottoms[i] = top, bottom
+        continuous[i] = gaps[k][pick] <= 2
+        pick = int(pointers[k][pick])
+    centre = (tops + bottoms) / 2
+    own = np.abs(np.clip(baseline, tops, bottoms) - baseline)
+    nearest_other = np.full(len(xs), np.inf)
+    for other in other_baselines:
+        nearest_other = np.minimum(nearest_other, np.abs(np.clip(other, tops, bottoms) - other))
+    owned = np.isfinite(centre) & (own <= nearest_other)
+    for i in range(1, len(xs)):
+        followed[i] = owned[i] or (continuous[i] and followed[i - 1] and np.isfinite(centre[i]))
+    followed[0] = owned[0]
+    y = _trace_centres(ink, xs, tops, bottoms, width)
+    return RowTrace(xs.astype(np.float64), y, followed)
+
+
+def _merged(starts: np.ndarray, stops: np.ndarray, pick: int, gap: float) -> tuple[float, float]:
+    """The picked run joined with runs of the column close above or below it: the two legs of a
+    narrow spike, split by a hair of paper, are one stroke."""
+    top, bottom = float(starts[pick]), float(stops[pick] - 1)
+    order = np.argsort(starts)
+    for k in order:  # downwards
+        if starts[k] > bottom and starts[k] - bottom <= gap:
+            bottom = float(stops[k] - 1)
+    for k in order[::-1]:  # upwards
+        if stops[k] - 1 < top and top - (stops[k] - 1) <= gap:
+            top = float(starts[k])
+    return top, bottom
+
+
+def _trace_centres(
+    ink: np.ndarray, xs: np.ndarray, tops: np.ndarray, bottoms: np.ndarray, width: float
+) -> np.ndarray:
+    """y of the trace per column: the ink-weighted centre of a short run, the tip of a peak, the
+    middle of a steep stroke."""
+    y = (tops + bottoms) / 2
+    long = (bottoms - tops + 1) > 1.6 * width
+    half = width / 2
+    # A peak: a column whose run reaches as far as any within two columns on that side (a rounded
+    # tip spans a few columns), and further than some of them.
+    padded_tops = np.pad(np.nan_to_num(tops, nan=np.inf), 2, mode="edge")
+    padded_bottoms = np.pad(np.nan_to_num(bottoms, nan=-np.inf), 2, mode="edge")
+    window_tops = np.lib.stride_tricks.sliding_window_view(padded_tops, 5)
+    window_bottoms = np.lib.stride_tricks.sliding_window_view(padded_bottoms, 5)
+    up_peak = long & (tops <= window_tops.min(axis=1)) & (tops < window_tops.max(axis=1))
+    down_peak = long & (bottoms >= window_bottoms.max(axis=1)) & (bottoms > window_bottoms.min(axis=1))
+    both = up_peak & down_peak
+    up_peak &= ~both
+    down_peak &= ~both
+    y[up_peak] = tops[up_peak] + half - 0.5
+    y[down_peak] = bottoms[down_peak] - half + 0.5
+    short = ~long & np.isfinite(tops)
+    for i in np.flatnonzero(short):
+        a = max(int(tops[i]) - 1, 0)
+        weights = ink[a : int(bottoms[i]) + 2, int(xs[i])]
+        centre = (tops[i] + bottoms[i]) / 2
+        y[i] = (
+            float((weights * np.arange(a, a + len(weights))).sum() / weights.sum())
+            if weights.sum() > 0
+            else centre
+        )
+    return y
+
+
+def trace_extent(runs: Runs, baseline: float, reach: float, x_from: int, x_to: int, step: int) -> int:
+    """The first (step 1) or last (step -1) column from x_from towards x_to with ink in the row."""
+    x = x_from
+    while x != x_to:
+        starts, stops = runs.column(x)
+        if ((stops > baseline - reach) & (starts < baseline + reach)).any():
+            return x
+        x += step
+    return x_to

@@ -1,0 +1,166 @@
+"""ecg_ml.digitize on the committed rendered photos (tests/data/photos, made by
+`python bench/ecg_photo_render.py --tests` from the PTB-XL records of tests/data/ptbxl): SNR floors
+per level scored the 2024 PhysioNet Challenge's way, the reason codes of bad photos, the CLI, and
+the hand-over to ecg_ml.analyze."""
+
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecg_ml.analysis import analyze
+from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
+from ecg_ml.errors import UnreadablePhoto
+from ecg_ml.measure import measure
+from ecg_ml.record import STANDARD_LEADS, ECGRecord
+
+PHOTOS = Path(__file__).resolve().parents[1] / "data" / "photos"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def challenge_snr(output: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over printed leads of 10*log10(sum truth^2 / sum (output - truth)^2), NaN -> 0 on both
+    sides, no alignment, no offset removal."""
+    values = []
+    for lead in range(truth.shape[1]):
+        if not np.isfinite(truth[:, lead]).any():
+            continue
+        t = np.nan_to_num(truth[:, lead].astype(np.float64))
+        o = np.nan_to_num(output[:, lead].astype(np.float64))
+        values.append(10 * np.log10((t**2).sum() / ((o - t) ** 2).sum()))
+    return float(np.mean(values))
+
+
+@cache
+def digitized(name: str) -> DigitizedECG:
+    return digitize_image((PHOTOS / f"{name}.jpg").read_bytes())
+
+
+def truth(name: str) -> np.ndarray:
+    with np.load(PHOTOS / f"{name}.npz") as z:
+        return z["truth"]
+
+
+@pytest.mark.parametrize(
+    ("name", "layout", "floor_db"),
+    [
+        ("scan_3x4_norm", "3x4+1", 12.0),
+        ("scan_6x2_lvh", "6x2", 10.0),
+        ("easy_3x4r3_sbrad", "3x4+3", 7.5),
+        ("hard_3x4_imi", "3x4+1", 6.0),
+    ],
+)
+def test_rendered_printouts_reach_their_snr_floor(name: str, layout: str, floor_db: float) -> None:
+    result = digitized(name)
+    assert result.layout == layout
+    assert (result.paper_speed, result.gain) == (25.0, 10.0)
+    assert challenge_snr(result.signal, truth(name)) >= floor_db
+
+
+def test_a_shifted_or_offset_output_scores_lower() -> None:
+    """The score punishes what the issue says it must: a few samples of shift, a baseline offset."""
+    reference = truth("scan_3x4_norm")
+    perfect = challenge_snr(np.nan_to_num(reference) + 1e-6, reference)
+    assert challenge_snr(np.roll(reference, 3, axis=0), reference) < perfect - 20
+    assert challenge_snr(reference + 0.1, reference) < perfect - 20
+
+
+def test_digitized_ecg_fields() -> None:
+    result = digitized("scan_3x4_norm")
+    assert result.signal.shape == (5000, 12)
+    assert result.signal.dtype == np.float32
+    assert result.fs == 500.0
+    assert result.leads == STANDARD_LEADS
+    # 3 x 4 + rhythm strip: lead I only in the first 2.5 s, lead II (the strip) over all 10 s.
+    lead_i, lead_ii = result.signal[:, 0], result.signal[:, 1]
+    assert np.isfinite(lead_i[:1250]).all() and np.isnan(lead_i[1300:]).all()
+    assert np.isfinite(lead_ii).all()
+    assert 0.9 <= result.quality["score"] <= 1.0
+    assert result.quality["leads_not_read"] == []
+    assert {"decode", "paper", "traces"} <= set(result.timings)
+
+
+def test_heart_rate_of_the_digitized_rhythm_strip_matches_the_record() -> None:
+    true_ii = np.full((5000, 12), np.nan, dtype=np.float32)
+    true_ii[:, 1] = truth("scan_3x4_norm")[:, 1]
+    read_ii = np.full((5000, 12), np.nan, dtype=np.float32)
+    read_ii[:, 1] = digitized("scan_3x4_norm").signal[:, 1]
+    true_hr = measure(ECGRecord(signal=true_ii, fs=500.0)).heart_rate_bpm
+    read_hr = measure(ECGRecord(signal=read_ii, fs=500.0)).heart_rate_bpm
+    assert true_hr is not None and read_hr is not None
+    assert abs(read_hr - true_hr) <= 2.0
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        feedback.TOO_DARK,
+        feedback.TOO_BLURRY,
+        feedback.PAPER_CUT_OFF,
+        feedback.NO_GRID,
+        feedback.NOT_AN_ECG,
+        feedback.GLARE,
+    ],
+)
+def test_bad_photos_are_refused_with_their_reason(reason: str) -> None:
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image((PHOTOS / f"bad_{reason}.jpg").read_bytes())
+    assert refused.value.code == reason
+
+
+def test_blank_paper_is_not_an_ecg() -> None:
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image((PHOTOS / "bad_blank_paper.jpg").read_bytes())
+    assert refused.value.code == feedback.NOT_AN_ECG
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all", (REPO_ROOT / "pyproject.toml").read_bytes()])
+def test_bytes_that_are_no_image(data: bytes) -> None:
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(data)
+    assert refused.value.code == feedback.NOT_AN_IMAGE
+
+
+def test_every_reason_code_has_a_retake_hint() -> None:
+    codes = {value for name, value in vars(feedback).items() if name.isupper() and isinstance(value, str)}
+    assert codes == set(RETAKE_HINTS)
+    assert all(hint.strip() for hint in RETAKE_HINTS.values())
+
+
+def test_cli_writes_the_signal(tmp_path: Path) -> None:
+    out = tmp_path / "signal.npz"
+    run = subprocess.run(
+        [sys.executable, "-m", "ecg_ml", "digitize", str(PHOTOS / "scan_3x4_norm.jpg"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    with np.load(out) as z:
+        assert z["signal"].shape == (5000, 12)
+        assert float(z["fs"]) == 500.0
+        assert tuple(z["leads"]) == STANDARD_LEADS
+
+
+def test_cli_fails_with_the_reason_code(tmp_path: Path) -> None:
+    out = tmp_path / "signal.npz"
+    run = subprocess.run(
+        [sys.executable, "-m", "ecg_ml", "digitize", str(PHOTOS / "bad_too_dark.jpg"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert run.stderr.strip() == feedback.TOO_DARK
+    assert not out.exists()
+
+
+def test_digitized_signal_feeds_analyze() -> None:
+    reading = analyze(ECGRecord(signal=digitized("scan_3x4_norm").signal, fs=500.0))
+    assert reading.interpretable, reading.reason
+    assert reading.measurements is not None
