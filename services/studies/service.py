@@ -700,9 +700,8 @@ def delete_study(session: Session, store: BlobStore, patient: User, study_id: uu
             detail={"source": str(study.source)},
         )
     )
-    for model in (StudyReview, StudyResult):
-        for row in session.exec(select(model).where(model.study_id == study.id)):
-            session.delete(row)
+    # Its result and reviews go with it: ON DELETE CASCADE (PostgreSQL, and SQLite with its
+    # foreign-key pragma on).
     session.delete(study)
     session.flush()
     for key in keys:
