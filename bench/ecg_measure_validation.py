@@ -214,7 +214,7 @@ def _nk_on_curve(curve: np.ndarray, r_index: int, rr: int, method: str) -> dict[
     rpeaks = np.arange(tiles) * beat.size + (r_index - first)
     try:
         _, waves = nk.ecg_delineate(tiled, rpeaks, sampling_rate=m.FS, method=method)
-    except (ValueError, IndexError, KeyError):
+    except (ValueError, IndexError, KeyError, ZeroDivisionError):  # NeuroKit fails on a few beats
         return {}
     out = {}
     for key in ("ECG_P_Onsets", "ECG_R_Onsets", "ECG_R_Offsets", "ECG_T_Offsets"):
@@ -307,7 +307,7 @@ def _nk_lead_ii(ba: m.BeatAnalysis) -> dict[str, float | None]:
     peaks = nk.ecg_findpeaks(signal, sampling_rate=m.FS)["ECG_R_Peaks"]
     try:
         _, waves = nk.ecg_delineate(signal, peaks, sampling_rate=m.FS, method="dwt")
-    except (ValueError, IndexError, KeyError):
+    except (ValueError, IndexError, KeyError, ZeroDivisionError):  # NeuroKit fails on a few records
         return {"pr": None, "qrs": None, "qt": None}
     beats = [
         _intervals(
