@@ -164,6 +164,14 @@ def zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
+def header_only_zip() -> bytes:
+    """A zip whose .hea names a signal file the zip does not hold."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("00001_hr.hea", (PTBXL / "00001_hr.hea").read_bytes())
+    return buffer.getvalue()
+
+
 def dicom_without_waveform() -> bytes:
     dataset = pydicom.dcmread(DATA / "dicom" / "waveform_ecg.dcm")
     del dataset.WaveformSequence
@@ -185,6 +193,7 @@ def dicom_without_waveform() -> bytes:
             "corrupt_file",
         ),
         (lambda: one_file("bomb.zip", zip_bomb()), "unsafe_archive"),
+        (lambda: one_file("header-only.zip", header_only_zip()), "corrupt_file"),
         (lambda: one_file("no-waveform.dcm", dicom_without_waveform()), "no_waveform"),
         (lambda: one_file("huge.png", tiny_png(30_000, 30_000)), "image_too_large"),
         (lambda: one_file("notes.txt", b"Dear doctor, my heart hurts."), "unsupported_format"),
@@ -194,6 +203,7 @@ def dicom_without_waveform() -> bytes:
         "hea_without_dat",
         "truncated_dat",
         "zip_bomb",
+        "hea_pointing_at_missing_dat",
         "dicom_without_waveform",
         "huge_image",
         "text",
