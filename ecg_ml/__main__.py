@@ -27,9 +27,9 @@ from tqdm import tqdm
 from ecg_ml.analysis import analyze
 from ecg_ml.errors import ECGError
 from ecg_ml.io import read_record
+from ecg_ml.io.common import image_format
 from ecg_ml.record import ECGRecord
 
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 WFDB_COMPANIONS = (".dat", ".atr", ".xws", ".qrs")
 CSV_COLUMNS = (
     "file",
@@ -44,19 +44,14 @@ CSV_COLUMNS = (
 TOP_FINDINGS = 3
 
 
-def is_image(path: Path) -> bool:
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    return head.startswith(IMAGE_MAGIC) or head[4:8] == b"ftyp"
-
-
 def read_input(path: Path) -> ECGRecord:
     """An ECG file, or a photo digitized into one."""
-    if is_image(path):
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if image_format(head) is not None:
         from ecg_ml.digitize import digitize_image  # OpenCV loads only when a photo comes
 
-        digitized = digitize_image(path.read_bytes())
-        return ECGRecord(signal=digitized.signal, fs=digitized.fs, metadata={"format": "photo"})
+        return digitize_image(path.read_bytes()).record()
     return read_record(path)
 
 

@@ -12,9 +12,10 @@ training set's mean and standard deviation, as the benchmark does.
 import torch
 from torch import nn
 
-SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
-STATEMENTS = ("AFIB", "AFLT", "STACH", "SBRAD", "PVC", "PAC", "1AVB", "CLBBB", "CRBBB", "LVH", "IMI", "AMI")
-LABELS = SUPERCLASSES + STATEMENTS
+from ecg_ml.labels import LABELS, STATEMENTS, SUPERCLASSES
+
+__all__ = ["LABELS", "MODEL_FS", "STATEMENTS", "SUPERCLASSES", "build_model", "parameter_count"]
+
 MODEL_FS = 100
 CLIP_MV = 10.0
 

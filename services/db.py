@@ -158,7 +158,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _AFTER_COMMIT = "after_commit_callbacks"
 
 
-def run_after_commit(session: Session, callback: Callable[[], None]) -> None:
+def run_after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` once the session's transaction has committed (never on a rollback): for
     effects outside the database that must not precede the commit — sending a job that reads
     the new row, removing the files of a deleted row."""
@@ -177,7 +177,7 @@ def _run_after_commit(session: Session) -> None:
 _AFTER_ROLLBACK = "after_rollback_callbacks"
 
 
-def run_after_rollback(session: Session, callback: Callable[[], None]) -> None:
+def run_after_rollback(session: Session, callback: Callable[[], object]) -> None:
     """Run `callback` if the session's transaction rolls back (undo an effect outside the
     database, such as a file stored for a row that will now never exist)."""
     session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)

@@ -103,11 +103,7 @@ def enqueue(kind: JobKind, *args: str) -> bool:
 
 
 def enqueue_after_commit(session: Session, kind: JobKind, *args: str) -> None:
-    run_after_commit(session, lambda: _enqueue_quietly(kind, args))
-
-
-def _enqueue_quietly(kind: JobKind, args: tuple[str, ...]) -> None:
-    enqueue(kind, *args)
+    run_after_commit(session, lambda: enqueue(kind, *args))
 
 
 def start_job_worker(threads: int) -> dramatiq.Worker:

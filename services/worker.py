@@ -26,7 +26,7 @@ from services.db import get_engine, transaction, utcnow
 from services.jobs import declare, start_job_worker
 from services.logs import configure_logging
 from services.settings import Settings, get_settings
-from services.studies.tasks import ANALYZE_STUDY, analyze_study, resend_waiting_studies
+from services.studies.tasks import ANALYZE_STUDY, analyze_study, load_models, resend_waiting_studies
 
 logger = logging.getLogger("cardioalert.worker")
 HEARTBEAT_FILE = Path("/tmp/cardioalert-worker-heartbeat")  # noqa: S108 - container-local, not shared
@@ -74,6 +74,7 @@ async def _periodic_tasks_forever(stop: asyncio.Event) -> None:
 async def run_worker(stop: asyncio.Event, settings: Settings) -> None:
     push = Dispatcher(get_engine(), build_senders(settings), settings)
     hooks = WebhookDispatcher(get_engine(), settings)
+    await asyncio.to_thread(load_models)
     for kind, run in JOBS:
         declare(kind, run)
     # Dramatiq runs the jobs on its own threads; stopping waits for the running ones to end.

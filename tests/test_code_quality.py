@@ -64,3 +64,16 @@ def test_ecg_ml_imports_nothing_from_the_web_side() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path}: imports {name}"
+
+
+def test_the_api_process_does_not_load_the_ecg_models() -> None:
+    """torch, NeuroKit2 and OpenCV load in the worker that analyses ECGs, not in every API
+    process (they cost seconds of start-up and hundreds of MB per replica)."""
+    check = (
+        "import sys, services.app; "
+        "sys.exit(sorted(m for m in ('torch', 'cv2', 'neurokit2') if m in sys.modules) or 0)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", check], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr

@@ -7,6 +7,7 @@ import pillow_heif
 
 from ecg_ml.digitize import feedback
 from ecg_ml.errors import UnreadablePhoto
+from ecg_ml.io.common import image_format
 
 MAX_DECODED_SIDE = 4200  # larger photos are decoded at half size (JPEG decoders do it cheaply)
 FIND_SIDE = 800  # the paper is found on a small copy
@@ -16,7 +17,7 @@ PAGE_WIDTH_PX = 2400  # the flat page is worked on at this width (about 8 px/mm 
 def decode(data: bytes) -> np.ndarray:
     """BGR uint8, turned upright by its EXIF orientation (OpenCV applies it when decoding; for
     iPhone HEIC photos, which OpenCV cannot read, pillow-heif applies the HEIF rotation)."""
-    if data[4:8] == b"ftyp":
+    if image_format(data) == "heic":
         return _decode_heif(data)
     buffer = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None

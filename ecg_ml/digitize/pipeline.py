@@ -22,7 +22,7 @@ from ecg_ml.digitize.trace import (
     vertical_runs,
 )
 from ecg_ml.errors import UnreadablePhoto
-from ecg_ml.record import STANDARD_LEADS
+from ecg_ml.record import STANDARD_LEADS, ECGRecord
 
 FS = 500
 N_SAMPLES = 5000  # 10 s
@@ -56,6 +56,10 @@ class DigitizedECG:
     gain: float  # mm/mV
     quality: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+
+    def record(self) -> ECGRecord:
+        """The digitized signal as a record for ecg_ml.analyze."""
+        return ECGRecord(signal=self.signal, fs=self.fs, leads=self.leads, metadata={"format": "photo"})
 
 
 def layout_rows(layout: str, duration: float) -> list[list[tuple[str, float, float]]]:

@@ -265,3 +265,17 @@ def _derive_limb_leads(leads: dict[str, np.ndarray]) -> list[str]:
             leads[lead] = formula()
             computed.append(lead)
     return [lead for lead in STANDARD_LEADS if lead in computed]
+
+
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+
+
+def image_format(data: bytes) -> str | None:
+    """'jpeg', 'png' or 'heic' (iPhone photos) told by the first bytes; None for anything else."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return "heic"
+    return None

@@ -12,11 +12,11 @@ from PIL import Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ecg_ml import ECGRecord, UnreadableECG, read_record
+from ecg_ml.io.common import image_format
 from services.studies.models import StudyInput
 
 register_heif_opener()
 
-HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 MAX_NAME_LENGTH = 255
 
 
@@ -48,16 +48,6 @@ class Accepted:
     record: ECGRecord | None
     width: int | None = None
     height: int | None = None
-
-
-def image_format(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
-        return "heic"
-    return None
 
 
 def _check_image(data: bytes, kind: str, max_pixels: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ import io
 import tempfile
 import uuid
 import zipfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from sqlmodel import Session, col, select
 from booking.models import Booking
 from ecg_ml import STANDARD_LEADS
 from ecg_ml.digitize.feedback import RETAKE_HINTS
-from ecg_ml.model import LABELS
+from ecg_ml.labels import LABELS
 from ecg_ml.recommend import DISCLAIMER, FINDING_TEXTS, REASON_TEXTS, RECOMMENDATION_TEXTS, TRIAGE_TEXTS
 from i18n import N_, Language, gettext, pick_localized
 from services.accounts.models import Role, User
@@ -79,9 +80,6 @@ INTAKE_TEXTS = {
     "wfdb_data_missing": N_(
         "A WFDB header (.hea) needs its signal file (.dat): send both, or a zip of them."
     ),
-}
-FAILURE_TEXTS = {
-    "digitizer_unavailable": N_("Reading photos is not available yet. Please upload the ECG file instead."),
 }
 
 
@@ -361,7 +359,7 @@ def result_public(result: StudyResult, language: Language) -> StudyResultPublic:
 
 
 def failure_text(reason: str, language: Language) -> CodeText:
-    texts = {**REASON_TEXTS, **INTAKE_TEXTS, **FAILURE_TEXTS, **RETAKE_HINTS}
+    texts = {**REASON_TEXTS, **INTAKE_TEXTS, **RETAKE_HINTS}
     return _text(reason, texts, language)
 
 
@@ -414,6 +412,16 @@ def _summary(study: Study, result: StudyResult | None, reviewed: bool) -> StudyS
     )
 
 
+def _summaries(session: Session, studies: Sequence[Study]) -> list[StudySummary]:
+    """The studies' list entries, with their results and review marks in two queries."""
+    ids = [s.id for s in studies]
+    results = {
+        r.study_id: r for r in session.exec(select(StudyResult).where(col(StudyResult.study_id).in_(ids)))
+    }
+    reviewed = set(session.exec(select(StudyReview.study_id).where(col(StudyReview.study_id).in_(ids))))
+    return [_summary(s, results.get(s.id), s.id in reviewed) for s in studies]
+
+
 def _page(session: Session, query: Any, cursor: str | None, limit: int) -> StudyPage:
     if cursor is not None:
         created, study_id = decode_cursor(cursor, 2)
@@ -427,12 +435,7 @@ def _page(session: Session, query: Any, cursor: str | None, limit: int) -> Study
     ).all()
     more = len(studies) > limit
     studies = studies[:limit]
-    ids = [s.id for s in studies]
-    results = {
-        r.study_id: r for r in session.exec(select(StudyResult).where(col(StudyResult.study_id).in_(ids)))
-    }
-    reviewed = set(session.exec(select(StudyReview.study_id).where(col(StudyReview.study_id).in_(ids))))
-    items = [_summary(s, results.get(s.id), s.id in reviewed) for s in studies]
+    items = _summaries(session, studies)
     last = studies[-1] if studies else None
     next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)]) if more and last else None
     return StudyPage(items=items, next_cursor=next_cursor)
@@ -450,12 +453,7 @@ def clinic_worklist(
         raise NotYourClinic()
     query = select(Study).where(Study.clinic_id == clinic_id)
     studies = session.exec(query.order_by(col(Study.created_at).desc()).limit(500)).all()
-    ids = [s.id for s in studies]
-    results = {
-        r.study_id: r for r in session.exec(select(StudyResult).where(col(StudyResult.study_id).in_(ids)))
-    }
-    reviewed = set(session.exec(select(StudyReview.study_id).where(col(StudyReview.study_id).in_(ids))))
-    items = [_summary(s, results.get(s.id), s.id in reviewed) for s in studies]
+    items = _summaries(session, studies)
     if unreviewed_only:
         items = [item for item in items if not item.reviewed_by_clinician]
     items.sort(key=lambda item: (TRIAGE_ORDER.get(item.triage or "", 4), -item.created_at.timestamp()))

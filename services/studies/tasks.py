@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib import import_module
 
 import dramatiq
 import numpy as np
 from sqlmodel import Session, col, select
 
-from ecg_ml import ECGError, ECGRecord, analyze, read_record
+import ecg_ml  # its parts load on first use (PEP 562): torch and OpenCV only in the worker
+from ecg_ml import ECGError, ECGRecord
 from notifications.models import NotificationKind
 from notifications.service import enqueue as enqueue_notification
 from services.db import get_engine, transaction, utcnow
@@ -33,7 +35,6 @@ from services.studies.models import Study, StudyInput, StudyResult, StudyStatus
 logger = logging.getLogger("cardioalert.studies")
 
 ANALYZE_STUDY = JobKind("analyze_study")
-DIGITIZER_UNAVAILABLE = "digitizer_unavailable"
 
 
 @dataclass(frozen=True)
@@ -83,16 +84,17 @@ def claim(session: Session, study_id: uuid.UUID, job_id: str | None, now: dateti
     )
 
 
+def load_models() -> None:
+    """Import the analysis (torch, NeuroKit2) and load the classifier: the worker does it once at
+    start, so the first study waits no longer than the others. The API never does."""
+    import_module("ecg_ml.classify").load_classifier()
+
+
 def read_input(data: bytes, taken: Claim) -> ECGRecord:
     """The study's original as a record: read as an ECG file, or digitized from the photo."""
     if taken.input_kind is StudyInput.photo:
-        try:
-            from ecg_ml import digitize_image  # noqa: PLC0415 - optional part: OpenCV pipeline
-        except ImportError:
-            raise ECGError(DIGITIZER_UNAVAILABLE) from None
-        digitized = digitize_image(data)
-        return ECGRecord(signal=digitized.signal, fs=digitized.fs, metadata={"format": "photo"})
-    return read_record(data, filename=taken.original_name)
+        return ecg_ml.digitize_image(data).record()
+    return ecg_ml.read_record(data, filename=taken.original_name)
 
 
 def _signal_bytes(signal: np.ndarray) -> bytes:
@@ -160,7 +162,7 @@ def run_analysis(
     result = failure = None
     try:
         record = read_input(data, taken)
-        reading = analyze(record, risk_category=taken.risk_category)
+        reading = ecg_ml.analyze(record, risk_category=taken.risk_category)
     except ECGError as error:
         failure = error.code
     else:
