@@ -280,9 +280,12 @@ def read_row(
             raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
         problems.append("row_shorter_than_printed")
     reach = 0.95 * spacing
-    trace = follow_row(runs, ink, pulse.y_base, other_baselines, first, min(page_w, last + 1), reach, width)
+    trace = follow_row(
+        runs, ink, pulse.y_base, other_baselines, first, min(page_w, last + 1), reach, width, INK_THRESHOLD
+    )
     t = axis.seconds(trace.x)
-    v = (pulse.y_base - trace.y) / px_per_mv
+    point_t = axis.seconds(trace.point_x)
+    point_v = (pulse.y_base - trace.point_y) / px_per_mv
     # The separator tick at a column change is not the trace: leave its columns out.
     near_tick = np.zeros(len(t), dtype=bool)
     for _, boundary, _ in row[1:]:
@@ -290,13 +293,26 @@ def read_row(
     segments, shares = [], {}
     for lead, start, stop in row:
         in_segment = (t >= start - 0.004) & (t < stop + 0.004) & ~near_tick
-        usable = in_segment & np.isfinite(v)
+        usable = in_segment[trace.point_column] & np.isfinite(point_v)
         shares[lead] = float(trace.followed[in_segment].mean()) if in_segment.any() else 0.0
         if shares[lead] < MIN_FOLLOWED or usable.sum() < 10:
             continue
         a, b = round(start * FS), min(N_SAMPLES, round(stop * FS))
-        segments.append((lead, a, b, np.interp(np.arange(a, b) / FS, t[usable], v[usable])))
+        segments.append((lead, a, b, samples(point_t[usable], point_v[usable], a, b)))
     return RowReading(segments, shares, problems)
+
+
+def samples(t: np.ndarray, v: np.ndarray, first: int, stop: int) -> np.ndarray:
+    """Samples first..stop-1 at FS from centre-line points (t s, v mV): the points falling within
+    half a sample of one another are averaged (a steep stroke gives several per sample), then
+    linear interpolation at the sample times."""
+    index = np.round(t * FS).astype(np.int64)
+    index -= index.min()
+    counts = np.bincount(index)
+    hit = counts > 0
+    mean_t = np.bincount(index, weights=t)[hit] / counts[hit]
+    mean_v = np.bincount(index, weights=v)[hit] / counts[hit]
+    return np.interp(np.arange(first, stop) / FS, mean_t, mean_v)
 
 
 def tick_offset(
