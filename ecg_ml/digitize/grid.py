@@ -72,27 +72,40 @@ def _major_lines(profile: np.ndarray, period: float) -> tuple[np.ndarray, np.nda
     """Centres (px) of the major grid lines and their numbers (consecutive along the axis): each
     line's ink-weighted centre around the comb's best phase; faint or missing lines left out."""
     n = len(profile)
-    detrended = (
-        profile - cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, int(period)), 1)).ravel()
-    )
+    detrended = _detrended(profile, period)
     positions = np.arange(n, dtype=np.float64)
     phases = np.arange(0, period, 0.25)
     comb = [np.interp(np.arange(phase, n - 1, period), positions, detrended).sum() for phase in phases]
     phase = phases[int(np.argmax(comb))]
-    half = max(1, int(period / 5 / 2))  # half the 1 mm pitch: a major line's neighbourhood
-    centres, numbers, strengths = [], [], []
-    for k, expected in enumerate(np.arange(phase, n - 1, period)):
-        a, b = round(expected) - half, round(expected) + half + 1
+    expected = np.arange(phase, n - 1, period)
+    return _line_centres(detrended, np.arange(len(expected)), expected, period)
+
+
+def _detrended(profile: np.ndarray, period: float) -> np.ndarray:
+    blurred = cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, int(period)), 1)).ravel()
+    return profile - blurred
+
+
+def _line_centres(
+    detrended: np.ndarray, numbers: np.ndarray, expected: np.ndarray, period: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each numbered line's ink-weighted centre within half a 1 mm pitch of where it is expected."""
+    n = len(detrended)
+    positions = np.arange(n, dtype=np.float64)
+    half = max(1, int(period / 5 / 2))
+    centres, kept, strengths = [], [], []
+    for number, at in zip(numbers, expected, strict=True):
+        a, b = round(at) - half, round(at) + half + 1
         if a < 0 or b > n:
             continue
         weights = np.clip(detrended[a:b], 0, None)
         if weights.sum() <= 0:
             continue
         centres.append(float((weights * positions[a:b]).sum() / weights.sum()))
-        numbers.append(k)
+        kept.append(number)
         strengths.append(float(weights.max()))
     strong = np.array(strengths) > 0.3 * np.median(strengths) if strengths else np.zeros(0, bool)
-    return np.array(numbers)[strong], np.array(centres)[strong]
+    return np.array(kept)[strong], np.array(centres)[strong]
 
 
 def _refined_period(profile: np.ndarray, period: float) -> float:
@@ -110,14 +123,27 @@ def x_to_mm(views: Views, trace_mask: np.ndarray, grid: "Grid") -> np.ndarray | 
     lines: a residual perspective makes the pitch drift across the page, and time must not."""
     lines = np.where(trace_mask, 0.0, views.lines)
     h = lines.shape[0]
-    numbers, centres = _major_lines(lines[h // 10 : h - h // 10].mean(axis=0), 5 * grid.px_per_mm_x)
+    period = 5 * grid.px_per_mm_x
+    profile = lines[h // 10 : h - h // 10].mean(axis=0)
+    detrended = _detrended(profile, period)
+    numbers, centres = _major_lines(profile, period)
+    for _ in range(2):
+        if len(centres) < 12:
+            return None
+        coef = np.polyfit(centres, 5.0 * numbers, 3)
+        keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3  # drop lines caught on a trace
+        if keep.sum() < 12:
+            return None
+        # Look for each line again where the fitted curve puts it: a window around the straight
+        # comb cuts off lines that the page's bow has moved, and pulls their centres back.
+        where = np.polyfit(5.0 * numbers[keep], centres[keep], 3)
+        every = np.arange(numbers.min(), numbers.max() + 1)
+        numbers, centres = _line_centres(detrended, every, np.polyval(where, 5.0 * every), period)
     if len(centres) < 12:
         return None
     coef = np.polyfit(centres, 5.0 * numbers, 3)
-    keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3  # drop lines caught on a trace
-    if keep.sum() < 12:
-        return None
-    return np.polyfit(centres[keep], 5.0 * numbers[keep], 3)
+    keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3
+    return np.polyfit(centres[keep], 5.0 * numbers[keep], 3) if keep.sum() >= 12 else None
 
 
 def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
