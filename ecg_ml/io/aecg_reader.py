@@ -24,13 +24,16 @@ from ecg_ml.io.common import (
     CORRUPT_FILE,
     INCONSISTENT_LEADS,
     INVALID_SAMPLING_RATE,
+    MAX_VALUES,
     NO_STANDARD_LEADS,
+    TOO_LONG,
     UNSUPPORTED_FORMAT,
     Channel,
     Found,
     age_years,
     check_length,
     check_sampling_rate,
+    check_values,
     sex_code,
     unit_name,
 )
@@ -43,6 +46,7 @@ _PROLOG_ITEM = re.compile(rb"\s*(<\?.*?\?>|<!--.*?-->)", re.DOTALL)
 _TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(\.\d+)?")
 _REPORTED_AGE_LOINC = "21612-7"
 WARNING_SEQUENCE_SETS_STAGGERED = "sequence_sets_staggered"
+MAX_LEAD_SAMPLES = MAX_VALUES // 12  # check_length's limit for one lead
 
 
 def root_element(data: bytes) -> str | None:
@@ -86,7 +90,8 @@ def read(data: bytes) -> Found:
     if not sets:
         raise UnreadableECG(NO_STANDARD_LEADS, "aECG series without a sequenceSet")
 
-    parsed = [_read_sequence_set(sequence_set) for sequence_set in sets]
+    budget = _ValueBudget()
+    parsed = [_read_sequence_set(sequence_set, budget) for sequence_set in sets]
     parsed = [p for p in parsed if p["leads"]]
     if not parsed:
         raise UnreadableECG(NO_STANDARD_LEADS, "aECG without lead sequences")
@@ -104,6 +109,8 @@ def read(data: bytes) -> Found:
         warnings.append(WARNING_SEQUENCE_SETS_STAGGERED)
     total = max(offset + p["length"] for offset, p in zip(offsets, parsed, strict=True))
     check_length(total, fs)
+    # Staggered sets are laid on one axis: every lead becomes `total` long.
+    check_values(total * sum(len(p["leads"]) for p in parsed))
 
     channels: list[Channel] = []
     for offset, p in zip(offsets, parsed, strict=True):
@@ -122,7 +129,24 @@ def _code(element: ET.Element) -> str:
     return code.get("code", "") if code is not None else ""
 
 
-def _read_sequence_set(sequence_set: ET.Element) -> dict[str, Any]:
+class _ValueBudget:
+    """The numbers left to read in the whole document (MAX_VALUES): the digits of a lead are split
+    at most that many times, and no more than one lead may hold (check_length's limit), so a lead
+    of 50 million digits is refused before it becomes 50 million Python strings (3 GB)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_VALUES
+
+    def split(self, text: str, code: str) -> list[str]:
+        limit = min(self.left, MAX_LEAD_SAMPLES)
+        parts = text.split(maxsplit=limit)
+        if len(parts) > limit:
+            raise UnreadableECG(TOO_LONG, f"sequence {code} holds more values than this reader accepts")
+        self.left -= len(parts)
+        return parts
+
+
+def _read_sequence_set(sequence_set: ET.Element, budget: _ValueBudget) -> dict[str, Any]:
     fs: float | None = None
     start: float | None = None
     leads: list[tuple[str, np.ndarray, str]] = []
@@ -141,7 +165,7 @@ def _read_sequence_set(sequence_set: ET.Element) -> dict[str, Any]:
         kind = value.get(_XSI_TYPE, "").split(":")[-1]
         if kind != "SLIST_PQ":
             continue  # SLIST_INT and friends carry no physical scale
-        values, unit = _physical_values(value, code)
+        values, unit = _physical_values(value, code, budget)
         leads.append((code, values, unit))
         lengths[code] = values.shape[0]
     if leads and fs is None:
@@ -189,7 +213,7 @@ def _seconds(head: ET.Element) -> float | None:
     return (moment - datetime(1970, 1, 1)).total_seconds() + float(fraction or 0.0)
 
 
-def _physical_values(value: ET.Element, code: str) -> tuple[np.ndarray, str]:
+def _physical_values(value: ET.Element, code: str, budget: _ValueBudget) -> tuple[np.ndarray, str]:
     scale_element = value.find(f"{NS}scale")
     origin_element = value.find(f"{NS}origin")
     digits = value.find(f"{NS}digits")
@@ -198,7 +222,7 @@ def _physical_values(value: ET.Element, code: str) -> tuple[np.ndarray, str]:
     try:
         scale = float(scale_element.get("value", ""))
         origin = float(origin_element.get("value", "0")) if origin_element is not None else 0.0
-        numbers = np.array(digits.text.split(), dtype=np.float64)
+        numbers = np.array(budget.split(digits.text, code), dtype=np.float64)
     except ValueError as exc:
         raise UnreadableECG(CORRUPT_FILE, f"sequence {code} holds something other than numbers") from exc
     unit = unit_name(scale_element.get("unit"))

@@ -33,7 +33,8 @@ MIN_FS_HZ = 50.0
 MAX_FS_HZ = 10_000.0
 MAX_DURATION_S = 24 * 3600.0
 # Counted as samples x 12 leads, the size of the float32 array we hand on (80 MB): 1.67 million
-# samples per lead, 55 min at 500 Hz. It bounds memory, whatever the file claims.
+# samples per lead, 55 min at 500 Hz. It bounds memory, whatever the file claims: every reader
+# also refuses a file whose channels together hold more values than this (check_values).
 MAX_VALUES = 20_000_000
 MAX_INPUT_BYTES = 200 * 1024 * 1024
 
@@ -118,6 +119,15 @@ def check_length(n_samples: int, fs: float) -> None:
         raise UnreadableECG(TOO_LONG, f"{n_samples} samples per lead is more than this reader accepts")
     if fs > 0 and n_samples / fs > MAX_DURATION_S:
         raise UnreadableECG(TOO_LONG, f"{n_samples / fs / 3600:.1f} h is more than 24 h")
+
+
+def check_values(n_values: int) -> None:
+    """Refuse a file whose channels hold more than MAX_VALUES values in all, whatever their
+    number: check_length bounds the samples of one lead, this the channels times the samples
+    (extra channels, several samples per frame), so a header listing many cannot make a reader
+    allocate gigabytes from a small upload."""
+    if n_values > MAX_VALUES:
+        raise UnreadableECG(TOO_LONG, f"{n_values} values in all is more than this reader accepts")
 
 
 def age_years(value: float, unit: str = "a") -> float | None:

@@ -115,31 +115,68 @@ def read(data: bytes) -> Found:
         raise UnreadableECG(NO_STANDARD_LEADS, f"no lead among the CSV columns ({', '.join(names[:20])})")
 
     body = [line for line in lines[body_start + 1 :] if line.strip() and not line.lstrip().startswith("#")]
+    del lines
     # Refuse by counting lines, before millions of cells become Python strings.
     check_length(len(body), fs_setting or 0.0)
     if len(body) * len(names) > 2 * MAX_VALUES:
         raise UnreadableECG(TOO_LONG, f"{len(body)} lines of {len(names)} columns")
-    rows = list(csv.reader(body, delimiter=separator))
-    ragged = next((i for i, row in enumerate(rows) if len(row) != len(names)), None)
-    if ragged is not None:
-        raise UnreadableECG(
-            INCONSISTENT_LEADS, f"data row {ragged + 1} has {len(rows[ragged])} values, header {len(names)}"
-        )
-    cells = [cell.strip() or "nan" for row in rows for cell in row]
-    if separator == ";":
-        cells = [cell.replace(",", ".") for cell in cells]
-    try:
-        table = np.array(cells, dtype=np.float64).reshape(len(rows), len(names))
-    except ValueError as exc:
-        raise UnreadableECG(CORRUPT_FILE, "CSV holds a value that is not a number") from exc
+    # Only the columns used become numbers: the first of each lead (later ones are ignored as
+    # duplicates) and the time.
+    used = _used_columns(columns)
+    table = _parse_columns(body, separator, len(names), used)
 
-    fs = _sampling_rate(table, columns, fs_setting)
-    channels = [
-        Channel(label=name, values=table[:, index], unit=unit or default_unit, lead_label=lead_part)
-        for index, (name, (kind, lead_part, unit)) in enumerate(zip(names, columns, strict=True))
-        if kind == "lead"
-    ]
+    time_index = next((i for i, (kind, _, _) in enumerate(columns) if kind == "time"), None)
+    fs = _sampling_rate(
+        table[:, used.index(time_index)] if time_index is not None else None, columns, fs_setting
+    )
+    channels = []
+    for index, (name, (kind, lead_part, unit)) in enumerate(zip(names, columns, strict=True)):
+        if kind != "lead":
+            continue
+        # A duplicate lead's values are never read (assemble keeps the first): a view of nothing.
+        values = table[:, used.index(index)] if index in used else np.broadcast_to(np.nan, len(body))
+        channels.append(Channel(label=name, values=values, unit=unit or default_unit, lead_label=lead_part))
     return Found(format="csv", fs=fs, channels=channels)
+
+
+def _used_columns(columns: list[tuple[str | None, str | None, str | None]]) -> list[int]:
+    used: list[int] = []
+    leads_seen: set[str | None] = set()
+    for index, (kind, lead_part, _) in enumerate(columns):
+        if kind == "time" and not any(columns[i][0] == "time" for i in used):
+            used.append(index)
+        elif kind == "lead":
+            lead = lead_name(lead_part or "")[0]
+            if lead not in leads_seen:
+                leads_seen.add(lead)
+                used.append(index)
+    return used
+
+
+CHUNK_CELLS = 500_000  # cells turned into Python strings at a time (~30 MB)
+
+
+def _parse_columns(body: list[str], separator: str, width: int, used: list[int]) -> np.ndarray:
+    """The `used` columns of the data lines as float64, parsed a chunk of lines at a time so the
+    strings of the cells never outgrow the chunk; every line must have `width` cells."""
+    table = np.empty((len(body), len(used)), dtype=np.float64)
+    chunk_lines = max(1, CHUNK_CELLS // max(width, 1))
+    for start in range(0, len(body), chunk_lines):
+        rows = list(csv.reader(body[start : start + chunk_lines], delimiter=separator))
+        ragged = next((i for i, row in enumerate(rows) if len(row) != width), None)
+        if ragged is not None:
+            raise UnreadableECG(
+                INCONSISTENT_LEADS,
+                f"data row {start + ragged + 1} has {len(rows[ragged])} values, header {width}",
+            )
+        cells = [row[index].strip() or "nan" for row in rows for index in used]
+        if separator == ";":
+            cells = [cell.replace(",", ".") for cell in cells]
+        try:
+            table[start : start + len(rows)] = np.array(cells, dtype=np.float64).reshape(len(rows), len(used))
+        except ValueError as exc:
+            raise UnreadableECG(CORRUPT_FILE, "CSV holds a value that is not a number") from exc
+    return table
 
 
 def _header_line(text: str) -> str | None:
@@ -193,14 +230,16 @@ def _number(text: str, what: str) -> float:
 
 
 def _sampling_rate(
-    table: np.ndarray, columns: list[tuple[str | None, str | None, str | None]], fs_setting: float | None
+    times: np.ndarray | None,
+    columns: list[tuple[str | None, str | None, str | None]],
+    fs_setting: float | None,
 ) -> float:
     time_index = next((i for i, (kind, _, _) in enumerate(columns) if kind == "time"), None)
-    if time_index is None:
+    if times is None or time_index is None:
         if fs_setting is None:
             raise UnreadableECG(INVALID_SAMPLING_RATE, "no '# fs=' line and no time column")
         return fs_setting
-    seconds = table[:, time_index] * (1e-3 if columns[time_index][1] == "ms" else 1.0)
+    seconds = times * (1e-3 if columns[time_index][1] == "ms" else 1.0)
     steps = np.diff(seconds)
     if steps.size == 0 or not np.isfinite(steps).all():
         if fs_setting is not None:

@@ -27,6 +27,7 @@ from ecg_ml.io.common import (
     age_years,
     check_length,
     check_sampling_rate,
+    check_values,
     lead_name,
     sex_code,
     unit_name,
@@ -138,6 +139,7 @@ def _decode(group: Dataset, little_endian: bool, fs: float) -> list[Channel]:
     if n_channels < 1 or n_samples < 1 or len(definitions) != n_channels:
         raise UnreadableECG(CORRUPT_FILE, f"{len(definitions)} channel definitions for {n_channels} channels")
     check_length(n_samples, fs)
+    check_values(n_samples * n_channels)
     kind = (int(group.WaveformBitsAllocated), str(group.WaveformSampleInterpretation))
     if kind not in _SAMPLE_TYPES:
         raise UnreadableECG(UNSUPPORTED_FORMAT, f"waveform sample type {kind} is not supported")

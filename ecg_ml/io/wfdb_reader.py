@@ -29,12 +29,17 @@ from ecg_ml.io.common import (
     age_years,
     check_length,
     check_sampling_rate,
+    check_values,
     sex_code,
     unit_name,
 )
 
 MAX_ARCHIVE_BYTES = 100 * 1024 * 1024
 MAX_ARCHIVE_MEMBERS = 1_000
+# wfdb sizes its lists by the header's signal count before reading a line of them: "r 30000000
+# 500" alone took 560 MB. A 12-lead record has 12 to 16 signals; PhysioNet's largest have ~250.
+MAX_SIGNALS = 256
+MAX_HEADER_BYTES = 1024 * 1024  # PTB-XL's headers are 1 KB
 
 # Bytes per sample of the WFDB storage formats (the compressed FLAC formats 5xx have no fixed size).
 _BYTES_PER_SAMPLE = {
@@ -76,15 +81,55 @@ def record_path(path: Path) -> Path | None:
     return candidate if candidate.with_name(candidate.name + ".hea").is_file() else None
 
 
-def read_path(record: Path, *, archive: bool = False) -> Found:
-    """Read the record whose header is `record` + '.hea'."""
-    fault = UNSAFE_ARCHIVE if archive else CORRUPT_FILE
+def check_header_text(data: bytes) -> None:
+    """Refuse what wfdb would size its work by before it parses: a header of megabytes, a signal
+    count beyond MAX_SIGNALS, a multi-segment record (its segment count is trusted the same way)."""
+    if len(data) > MAX_HEADER_BYTES:
+        raise UnreadableECG(CORRUPT_FILE, f"a WFDB header of {len(data)} bytes")
+    for line in data.splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith(b"#"):
+            continue
+        if b"/" in fields[0]:
+            raise UnreadableECG(UNSUPPORTED_FORMAT, "multi-segment WFDB records are not supported")
+        if len(fields) > 1 and fields[1].isdigit() and int(fields[1]) > MAX_SIGNALS:
+            raise UnreadableECG(CORRUPT_FILE, f"a WFDB header listing {int(fields[1])} signals")
+        return
+
+
+def _read_header(record: Path) -> Any:
+    header_path = record.with_name(record.name + ".hea")
+    if header_path.stat().st_size > MAX_HEADER_BYTES:
+        raise UnreadableECG(CORRUPT_FILE, f"a WFDB header of {header_path.stat().st_size} bytes")
+    check_header_text(header_path.read_bytes())
     try:
         header = wfdb.rdheader(str(record))
     except Exception as exc:  # wfdb raises many types on malformed headers
         raise UnreadableECG(CORRUPT_FILE, f"WFDB header unreadable: {type(exc).__name__}") from exc
     if isinstance(header, wfdb.MultiRecord) or getattr(header, "seg_name", None):
         raise UnreadableECG(UNSUPPORTED_FORMAT, "multi-segment WFDB records are not supported")
+    if header.sig_len:
+        # Before the signal files are even unpacked: what wfdb would read for the claimed length.
+        check_values(_values_per_sample(header) * (int(header.sig_len) + _max_skew(header)))
+    return header
+
+
+def _values_per_sample(header: Any) -> int:
+    """Values wfdb reads per sample time: every signal's samples per frame."""
+    n_signals = int(header.n_sig or 0)
+    frames = header.samps_per_frame or [1] * n_signals
+    return sum(max(int(per_frame or 1), 1) for per_frame in frames[:n_signals])
+
+
+def _max_skew(header: Any) -> int:
+    """wfdb reads `skew` samples past the length for a skewed signal."""
+    return max([int(skew or 0) for skew in (header.skew or [])] + [0])
+
+
+def read_path(record: Path, *, archive: bool = False) -> Found:
+    """Read the record whose header is `record` + '.hea'."""
+    fault = UNSAFE_ARCHIVE if archive else CORRUPT_FILE
+    header = _read_header(record)
     _check_header(header, record.parent, fault)
     try:
         signals = wfdb.rdrecord(str(record))
@@ -139,7 +184,8 @@ def read_zip(data: bytes, read_other: Callable[[bytes, str], Found]) -> Found:
 
     header = headers[0]
     folder = PurePosixPath(header.filename).parent
-    header_bytes = _read_member(archive, header, MAX_ARCHIVE_BYTES)
+    header_bytes = _read_member(archive, header, MAX_HEADER_BYTES)
+    check_header_text(header_bytes)
     by_name = {m.filename: m for m in members}
     with tempfile.TemporaryDirectory(prefix="ecg_wfdb_") as tmp:
         record = Path(tmp) / PurePosixPath(header.filename).stem
@@ -158,10 +204,7 @@ def read_zip(data: bytes, read_other: Callable[[bytes, str], Found]) -> Found:
 
 
 def _signal_file_names(record: Path) -> list[str]:
-    try:
-        header = wfdb.rdheader(str(record))
-    except Exception as exc:
-        raise UnreadableECG(CORRUPT_FILE, f"WFDB header unreadable: {type(exc).__name__}") from exc
+    header = _read_header(record)
     return [str(name) for name in (getattr(header, "file_name", None) or [])]
 
 
@@ -173,7 +216,7 @@ def _check_header(header: Any, folder: Path, fault: str) -> None:
     if n_signals < 1:
         raise UnreadableECG(CORRUPT_FILE, "WFDB header lists no signal")
     if header.sig_len:
-        check_length(int(header.sig_len), fs)
+        check_length(int(header.sig_len) + _max_skew(header), fs)
     frames = header.samps_per_frame or [1] * n_signals
     offsets = header.byte_offset or [None] * n_signals
     frame_bytes: dict[str, float] = {}  # bytes one frame takes in each file; None-free formats only
@@ -190,6 +233,7 @@ def _check_header(header: Any, folder: Path, fault: str) -> None:
         if str(fmt) in _BYTES_PER_SAMPLE:
             frame_bytes[name] = frame_bytes.get(name, 0.0) + (per_frame or 1) * _BYTES_PER_SAMPLE[str(fmt)]
             start_bytes.setdefault(name, int(offset or 0))
+    values = 0
     for name, per_frame_bytes in frame_bytes.items():
         available = (folder / name).stat().st_size - start_bytes[name]
         if header.sig_len and available < math.floor(header.sig_len * per_frame_bytes):
@@ -197,6 +241,8 @@ def _check_header(header: Any, folder: Path, fault: str) -> None:
         if not header.sig_len:
             # No length in the header: wfdb takes all the file holds, so that is what we bound.
             check_length(int(max(available, 0) / per_frame_bytes), fs)
+            values += int(max(available, 0) / per_frame_bytes) * _values_per_sample(header)
+    check_values(values)
 
 
 def _demographics(comments: list[str]) -> dict[str, Any]:
@@ -243,7 +289,7 @@ def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int)
             while chunk := stream.read(1 << 20):
                 total += len(chunk)
                 if total > budget:
-                    raise UnreadableECG(UNSAFE_ARCHIVE, "archive expands beyond 100 MB")
+                    raise UnreadableECG(UNSAFE_ARCHIVE, f"{member.filename!r} expands beyond {budget} bytes")
                 chunks.append(chunk)
     except UnreadableECG:
         raise
