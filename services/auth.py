@@ -12,13 +12,14 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
 
 from i18n import N_
 from services.accounts.models import HospitalClient, Role, User
 from services.accounts.repository import AccountsRepository
 from services.db import SessionDep
 from services.errors import Forbidden, Unauthorized
-from services.security import InvalidTokenError, decode_access_token
+from services.security import AccessClaims, InvalidTokenError, decode_access_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,6 +76,15 @@ def current_principal(
         claims = decode_access_token(credentials.credentials)
     except InvalidTokenError:
         raise InvalidAccessToken() from None
+    principal = principal_from_claims(session, claims)
+    if principal.user is not None and principal.user.preferred_language is not None:
+        request.state.language = principal.user.preferred_language
+    return principal
+
+
+def principal_from_claims(session: Session, claims: AccessClaims) -> Principal:
+    """The caller behind a verified access token, if its sign-in session (or hospital client)
+    is still live; the API's bearer tokens and the portal's cookie both end here."""
     repository = AccountsRepository(session)
     if claims.role == Role.hospital_system:
         client = repository.get_hospital_client(claims.subject)
@@ -89,8 +99,6 @@ def current_principal(
     if signed_in is None:
         raise InvalidAccessToken()
     user, _ = signed_in
-    if user.preferred_language is not None:
-        request.state.language = user.preferred_language
     clinic_ids = (
         repository.clinic_ids_of(user.id) if user.role in (Role.clinic_staff, Role.clinician) else frozenset()
     )

@@ -65,10 +65,13 @@ class InvalidTokenError(Exception):
     """The token is malformed, forged, of the wrong kind, or expired."""
 
 
-def create_access_token(subject: uuid.UUID, role: str, session_id: uuid.UUID | None) -> tuple[str, int]:
-    """A short-lived signed access token and its lifetime in seconds."""
+def create_access_token(
+    subject: uuid.UUID, role: str, session_id: uuid.UUID | None, lifetime: timedelta | None = None
+) -> tuple[str, int]:
+    """A short-lived signed access token and its lifetime in seconds (the API's lifetime unless
+    another is given: the portal's cookie follows its own idle limit)."""
     settings = get_settings()
-    lifetime = timedelta(minutes=settings.access_token_minutes)
+    lifetime = lifetime or timedelta(minutes=settings.access_token_minutes)
     now = utcnow()
     claims: dict[str, Any] = {
         "iss": settings.jwt_issuer,

@@ -27,6 +27,12 @@ class AccountsRepository:
     def get_user_by_phone(self, phone: str) -> User | None:
         return self.session.exec(select(User).where(User.phone == phone)).first()
 
+    def full_names(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not user_ids:
+            return {}
+        statement = select(User.id, User.full_name).where(col(User.id).in_(set(user_ids)))
+        return dict(self.session.exec(statement).all())  # type: ignore[arg-type]
+
     def get_signed_in_user(
         self, user_id: uuid.UUID, session_id: uuid.UUID
     ) -> tuple[User, AuthSession] | None:

@@ -193,7 +193,7 @@ def _ecg_page(data: ReportData, signal: np.ndarray, language: Language) -> Figur
     axes.set_axis_off()
     _draw_grid(axes)
 
-    display = _display_signal(signal, data.fs)
+    display = display_signal(signal, data.fs)
     index = {name: position for position, name in enumerate(data.leads)}
     for row, names in enumerate(LAYOUT):
         baseline = GRID_H - ROW_PITCH_MM * (row + 0.5)
@@ -259,7 +259,7 @@ def _draw_trace(
     axes.plot(x, baseline + values * GAIN_MM_MV, color=TRACE_COLOR, linewidth=0.55)
 
 
-def _display_signal(signal: np.ndarray, fs: float) -> np.ndarray:
+def display_signal(signal: np.ndarray, fs: float) -> np.ndarray:
     """The first 10 s, baseline wander removed: each finite stretch of a lead high-passed on its
     own (filters do not cross gaps), a stretch too short to filter only centred on its median."""
     shown = signal[: round(RHYTHM_S * fs)].copy()
@@ -286,7 +286,7 @@ def _milliseconds(value: float | None, language: Language) -> str:
     return gettext(MILLISECONDS, language, value=format_number(value, language, 0))
 
 
-def _measurement_value(name: str, measurements: dict[str, Any], language: Language) -> str:
+def measurement_text(name: str, measurements: dict[str, Any], language: Language) -> str:
     value = measurements.get(name)
     if name == "rhythm":
         return gettext(RHYTHM_TEXTS.get(str(value), RHYTHM_TEXTS["unknown"]), language)
@@ -304,7 +304,7 @@ def _summary_line(analysis: dict[str, Any], language: Language) -> str:
         return gettext(TRIAGE_TEXTS.get(analysis.get("triage", ""), TITLE), language)
     names = ("heart_rate_bpm", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms")
     return "   ".join(
-        f"{gettext(MEASUREMENT_LABELS[name], language)}: {_measurement_value(name, measurements, language)}"
+        f"{gettext(MEASUREMENT_LABELS[name], language)}: {measurement_text(name, measurements, language)}"
         for name in names
     )
 
@@ -391,7 +391,7 @@ def _reading_pages(data: ReportData, language: Language) -> list[Figure]:
     if measurements:
         out.heading(gettext(MEASUREMENTS_HEADING, language))
         for name, label in MEASUREMENT_LABELS.items():
-            out.row(gettext(label, language), _measurement_value(name, measurements, language))
+            out.row(gettext(label, language), measurement_text(name, measurements, language))
     if analysis.get("interpretable", True):
         _findings_section(out, analysis.get("findings") or [], language)
     recommendations = [code for code in analysis.get("recommendations") or [] if code in RECOMMENDATION_TEXTS]

@@ -14,6 +14,7 @@ from i18n.translit import KEEP_LATIN, latin_to_cyrillic
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ["services", "booking", "ecg_ml", "notifications", "i18n", "clinics_seed"]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "NP_": (1, 2)}
+METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2")]  # as i18n/babel.cfg
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -25,7 +26,9 @@ def extracted_messages() -> dict[str, str | None]:
         path = PROJECT_ROOT / directory
         if not path.exists():
             continue
-        for _, _, message, _, _ in extract_from_dir(str(path), keywords=KEYWORDS, comment_tags=()):
+        for _, _, message, _, _ in extract_from_dir(
+            str(path), method_map=METHODS, keywords=KEYWORDS, comment_tags=()
+        ):
             if isinstance(message, tuple):
                 found[message[0]] = message[1]
             else:

@@ -17,6 +17,7 @@ from notifications.service import enqueue
 from services.accounts.models import AuthSession, Role, User
 from services.auth import route_policies
 from services.db import utcnow
+from services.portal.session import PORTAL_PREFIX
 from services.routing import MULTIPART, MountedRoute, mounted_routes
 from tests.booking.support import booking_world
 from tests.services.studies.support import make_analysed_study
@@ -24,6 +25,7 @@ from tests.support import hospital_headers, make_clinic, make_hospital_client, m
 
 UNVERSIONED = {"/healthz", "/readyz"}
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+PORTAL_STATIC = "/portal/static"
 
 ALLOWED_ROLES: dict[str, set[Role]] = {
     "public": set(Role),
@@ -48,11 +50,17 @@ def test_every_declared_policy_is_known(app: FastAPI) -> None:
         assert set(route_policies(mounted.route)) <= ALLOWED_ROLES.keys(), mounted.path
 
 
+def api_routes(app: FastAPI) -> list[MountedRoute]:
+    """The API's routes. The portal's pages declare the same policies but answer browsers (a
+    redirect to sign in, HTML pages): tests/services/portal/test_access.py walks them."""
+    return [mounted for mounted in mounted_routes(app) if not mounted.path.startswith(PORTAL_PREFIX)]
+
+
 def test_api_routes_are_versioned(app: FastAPI) -> None:
-    for mounted in mounted_routes(app):
+    for mounted in api_routes(app):
         assert mounted.path.startswith("/v1/") or mounted.path in UNVERSIONED, mounted.path
     other = {route.path for route in app.routes if not hasattr(route, "original_router")}  # type: ignore[attr-defined]
-    assert other <= DOCS
+    assert other <= DOCS | {PORTAL_STATIC}
 
 
 def _headers_for(db: Session, role: Role) -> dict[str, str]:
@@ -81,7 +89,7 @@ def test_each_role_reaches_exactly_the_routes_its_policy_allows(
     app: FastAPI, client: TestClient, db: Session, role: Role
 ) -> None:
     headers = _headers_for(db, role)
-    for mounted in mounted_routes(app):
+    for mounted in api_routes(app):
         policies = route_policies(mounted.route)
         allowed = set.intersection(*(ALLOWED_ROLES[policy] for policy in policies))
         for method in mounted.methods - {"HEAD"}:
@@ -95,7 +103,7 @@ def test_each_role_reaches_exactly_the_routes_its_policy_allows(
 
 
 def test_routes_refuse_anonymous_callers_unless_public(app: FastAPI, client: TestClient) -> None:
-    for mounted in mounted_routes(app):
+    for mounted in api_routes(app):
         for method in mounted.methods - {"HEAD"}:
             status = _call(client, method, mounted, {}).status_code
             if route_policies(mounted.route) == ["public"]:
@@ -310,7 +318,7 @@ PUBLIC_BY_ID = {("GET", "/v1/clinics/{clinic_id}"), ("GET", "/v1/clinics/{clinic
 def test_every_route_with_an_id_is_in_the_ownership_matrix(app: FastAPI) -> None:
     with_ids = {
         (method, mounted.path)
-        for mounted in mounted_routes(app)
+        for mounted in api_routes(app)
         for method in mounted.methods - {"HEAD"}
         if "{" in mounted.path
     }
