@@ -29,6 +29,8 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD curl --fail --silent http://127.0.0.1:8000/healthz || exit 1
 # One process per container; scale with replicas. uvicorn's own --workers leaves TCP_NODELAY off
 # (uvicorn issue #3149: every keep-alive request then waits ~40 ms) and lets one process take
-# most connections while another core idles.
+# most connections while another core idles. X-Forwarded-For is believed only from the
+# addresses in FORWARDED_ALLOW_IPS (uvicorn's default: itself; set the load balancer's): with '*'
+# any client could name its own address and step around the per-address login limit.
 CMD ["uvicorn", "services.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", \
-     "--limit-concurrency", "400", "--no-access-log", "--proxy-headers", "--forwarded-allow-ips", "*"]
+     "--limit-concurrency", "400", "--no-access-log", "--proxy-headers"]

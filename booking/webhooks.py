@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -109,23 +110,38 @@ def validate_url(url: str, environment: Environment) -> str:
     return url
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, read as the system resolver reads it: besides
+    dotted quads, inet_aton takes '127.1', '2130706433' and '0x7f.0.0.1' for 127.0.0.1."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """Routable on the internet: not this server, a private network (10/8, 172.16/12,
+    192.168/16, fc00::/7, carrier NAT), link-local (cloud metadata), multicast or reserved."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
 def _is_local_host(hostname: str) -> bool:
-    """This server, link-local (cloud metadata) or reserved addresses, as far as the address
-    shows; names are not resolved."""
+    """A name or literal address that is not on the internet, as far as the address shows; names
+    are resolved only when an event is delivered (see WebhookDispatcher._refused_target)."""
     host = hostname.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return (
-        address.is_loopback
-        or address.is_link_local
-        or address.is_unspecified
-        or address.is_multicast
-        or address.is_reserved
-    )
+    address = _literal_address(host)
+    return address is not None and not is_public_address(address)
 
 
 def register_endpoint(session: Session, client: HospitalClient, url: str) -> tuple[WebhookEndpoint, str]:
@@ -256,6 +272,9 @@ class WebhookDispatcher:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._client = client
         self._owns_client = client is None
+        # In production a name must not resolve to an address that is not on the internet:
+        # registration checks the address as written, delivery what the name resolves to now.
+        self.public_targets_only = settings.environment is Environment.production
 
     def retry_delay(self, attempts: int) -> timedelta:
         """Exponential backoff with jitter, so a receiver coming back is not hit by everything at once."""
@@ -279,6 +298,8 @@ class WebhookDispatcher:
         body = delivery_body(event)
         headers = delivery_headers(event, endpoint.secret, int(self.clock().timestamp()), body)
         try:
+            if self.public_targets_only and await self._refused_target(endpoint.url):
+                return "LocalAddress"
             client = self._http()
             async with asyncio.timeout(DELIVERY_TIMEOUT_SECONDS):
                 request = client.build_request("POST", endpoint.url, content=body, headers=headers)
@@ -287,6 +308,19 @@ class WebhookDispatcher:
         except Exception as error:
             return type(error).__name__
         return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+    @staticmethod
+    async def _refused_target(url: str) -> bool:
+        """Whether the endpoint's name resolves to any address not on the internet (a name
+        registered as public may point inside later). The connection resolves again; the
+        remaining rebinding window is a known risk (docs/security.md)."""
+        parts = urlsplit(url)
+        assert parts.hostname is not None  # validate_url made sure at registration
+        if _is_local_host(parts.hostname):
+            return True
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+        return any(not is_public_address(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos)
 
     def _record(self, event: WebhookEvent, error: str | None, now: datetime) -> None:
         event.attempts += 1

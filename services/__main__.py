@@ -1,4 +1,5 @@
-"""Operations commands: python -m services {prestart,serve,worker,migrate,seed,openapi,create-admin}."""
+"""Operations commands: python -m services {prestart,serve,worker,migrate,seed,openapi,create-admin,
+new-blob-key,reencrypt-blobs}."""
 
 import argparse
 import getpass
@@ -66,6 +67,37 @@ def create_admin(email: str, full_name: str) -> None:
     print(f"admin {admin.email} created")  # noqa: T201
 
 
+def reencrypt_blobs(check: bool) -> int:
+    """Key rotation: every stored blob under the active key (or, with --check, how many blobs
+    each key id still protects; exit status 1 while any is under another). Stoppable and safe
+    to run again."""
+    from services.db import get_engine
+    from services.storage import RotationReport, get_blob_store, key_ids_in_use, reencrypt_all
+    from services.studies.service import stored_blob_keys
+
+    store = get_blob_store()
+    active = store.key_ring.active_id
+    with Session(get_engine()) as session:
+        keys = list(stored_blob_keys(session))
+    if check:
+        counts = key_ids_in_use(store, keys)
+        print(f"{len(keys)} blobs by key id: {dict(sorted(counts.items()))}; active key: {active}")  # noqa: T201
+        return 0 if set(counts) <= {active} else 1
+
+    def progress(report: RotationReport) -> None:
+        if report.seen % 100 == 0 or report.seen == len(keys):
+            print(f"\r{report.seen}/{len(keys)} blobs", end="", flush=True)  # noqa: T201
+
+    report = reencrypt_all(store, keys, progress)
+    print(  # noqa: T201
+        f"\nre-encrypted {report.reencrypted}, already under {active!r} {report.already_active}, "
+        f"missing {len(report.missing)}"
+    )
+    for key in report.missing:
+        print(f"missing: {key}")  # noqa: T201
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     admin_parser = commands.add_parser("create-admin", help="create an admin account")
     admin_parser.add_argument("--email", required=True)
     admin_parser.add_argument("--name", default="Administrator")
+    commands.add_parser("new-blob-key", help="print a fresh blob encryption key (for CARDIOALERT_BLOB_KEYS)")
+    rotate_parser = commands.add_parser(
+        "reencrypt-blobs", help="store every blob under the active key (key rotation; see docs/operations.md)"
+    )
+    rotate_parser.add_argument("--check", action="store_true", help="only count the blobs per key id")
     args = parser.parse_args(argv)
 
     if args.command == "prestart":
@@ -100,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         write_openapi()
     elif args.command == "create-admin":
         create_admin(args.email, args.name)
+    elif args.command == "new-blob-key":
+        from services.settings import new_blob_key
+
+        print(new_blob_key())  # noqa: T201
+    elif args.command == "reencrypt-blobs":
+        return reencrypt_blobs(args.check)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Per-request context: request id, response language, access log line."""
+"""Per-request context (request id, response language, access log line), body size limits and
+security headers."""
 
 import logging
 import re
@@ -117,3 +118,51 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, receive_within_limit, send)
+
+
+# Every answer: no MIME sniffing, no framing, no referrer, not readable by other sites' pages.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# Answers that are not HTML pages (JSON, problem+json, files): a policy that lets nothing run if
+# one is opened in a browser, and never stored by a cache (they carry health data). HTML pages
+# (the interactive docs, the clinic portal) set their own.
+NON_HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+class SecurityHeadersMiddleware:
+    """Adds the headers above to every response that does not set them itself; in production
+    also Strict-Transport-Security (TLS ends at the proxy in front of the api)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                wanted = dict(SECURITY_HEADERS)
+                if not headers.get("content-type", "").startswith("text/html"):
+                    wanted |= NON_HTML_HEADERS
+                    if "etag" in headers:  # a static file (the portal's CSS): public, cacheable
+                        del wanted["Cache-Control"]
+                if self.hsts:
+                    wanted["Strict-Transport-Security"] = HSTS
+                for name, value in wanted.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -25,9 +25,10 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import IO, Protocol
@@ -401,6 +402,51 @@ class BlobStore:
             logger.error("blob failed authentication", extra={"error_type": "InvalidTag"})
             raise BlobTampered() from error
         return Blob(data, envelope.content_type, envelope.key_id)
+
+
+# ------------------------------------------------------------------ key rotation
+
+
+@dataclass
+class RotationReport:
+    reencrypted: int = 0
+    already_active: int = 0
+    missing: list[str] = field(default_factory=list)  # keys the database names but storage lacks
+
+    @property
+    def seen(self) -> int:
+        return self.reencrypted + self.already_active + len(self.missing)
+
+
+def reencrypt_all(
+    store: BlobStore, keys: Iterable[str], progress: Callable[[RotationReport], None] | None = None
+) -> RotationReport:
+    """Store every blob of `keys` under the active key (the middle step of a key rotation).
+    Safe to stop and run again: blobs already under the active key are only read."""
+    report = RotationReport()
+    for key in keys:
+        try:
+            if store.reencrypt(key):
+                report.reencrypted += 1
+            else:
+                report.already_active += 1
+        except BlobNotFound:
+            report.missing.append(key)
+        if progress is not None:
+            progress(report)
+    return report
+
+
+def key_ids_in_use(store: BlobStore, keys: Iterable[str]) -> Counter[str]:
+    """How many of the blobs are under each key id ('missing' for those not found): a key may
+    leave the ring once no blob is under it."""
+    counts: Counter[str] = Counter()
+    for key in keys:
+        try:
+            counts[store.get_blob(key).key_id] += 1
+        except BlobNotFound:
+            counts["missing"] += 1
+    return counts
 
 
 @lru_cache

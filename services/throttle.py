@@ -1,6 +1,7 @@
-"""Login throttling against password guessing: a fixed window of failed attempts per account
-and per client address. Redis-backed so every api replica shares the count; in memory when
-Redis is not configured (the embedded default) or not reachable."""
+"""Login throttling against password guessing (a fixed window of failed attempts per account
+and per client address) and plain rate limits for costly requests. Redis-backed so every api
+replica shares the count; in memory when Redis is not configured (the embedded default) or not
+reachable."""
 
 import hashlib
 import logging
@@ -137,14 +138,42 @@ class FallbackCounterStore:
         self._call("clear", key)
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `limit` requests per fixed window for one caller (a client address, an account)
+    of one kind of request: for requests that cost much (argon2 at registration) or build up
+    (new accounts)."""
+
+    store: CounterStore
+    name: str
+    limit: int
+    window_seconds: int
+
+    def hit(self, caller: str) -> int:
+        """Count one request of `caller`: 0 when it may go on, else the seconds to wait."""
+        key = redis_key("rate", self.name, hashlib.sha256(caller.encode()).hexdigest()[:32])
+        used, remaining = self.store.count(key)
+        if used >= self.limit:
+            return max(remaining, 1)
+        self.store.increment(key, self.window_seconds)
+        return 0
+
+
+def _counter_store() -> CounterStore:
+    client = get_redis()
+    if client is None:
+        return _memory_store
+    return FallbackCounterStore(RedisCounterStore(client), _memory_store)
+
+
+def get_registration_limit() -> RateLimit:
+    """New accounts per client address and hour."""
+    return RateLimit(_counter_store(), "register", get_settings().registrations_per_address_per_hour, 3600)
+
+
 def get_login_throttle() -> LoginThrottle:
     settings = get_settings()
-    client = get_redis()
-    store: CounterStore = (
-        FallbackCounterStore(RedisCounterStore(client), _memory_store)
-        if client is not None
-        else _memory_store
-    )
+    store = _counter_store()
     return LoginThrottle(
         store=store,
         max_failures=settings.login_max_failures,

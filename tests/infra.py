@@ -73,54 +73,109 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
-def start_throwaway_postgres() -> str:
-    initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
-    if not initdb or not pg_ctl:
-        raise ServiceUnavailableError("initdb/pg_ctl not installed")
-    prefix = _as_postgres_user()
-    data_dir = tempfile.mkdtemp(prefix="cardioalert-pg-")
-    if prefix:
-        shutil.chown(data_dir, "postgres", "postgres")
-    port = _free_port()
-    subprocess.run(
-        [*prefix, initdb, "-D", data_dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {data_dir} -c fsync=off"
-    subprocess.run(
-        [*prefix, pg_ctl, "-D", data_dir, "-o", options, "-l", f"{data_dir}/log", "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+class ThrowawayPostgres:
+    """A PostgreSQL server of our own in a temporary directory (initdb + pg_ctl), on a free port:
+    for the run when no server answers, and for the drills that stop and restart one."""
 
-    def stop() -> None:
+    def __init__(self) -> None:
+        initdb, pg_ctl = _postgres_binary("initdb"), _postgres_binary("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise ServiceUnavailableError("initdb/pg_ctl not installed")
+        self.pg_ctl = pg_ctl
+        self.prefix = _as_postgres_user()
+        self.data_dir = tempfile.mkdtemp(prefix="cardioalert-pg-")
+        if self.prefix:
+            shutil.chown(self.data_dir, "postgres", "postgres")
+        self.port = _free_port()
         subprocess.run(
-            [*prefix, pg_ctl, "-D", data_dir, "-m", "immediate", "stop"], check=False, capture_output=True
+            [
+                *self.prefix,
+                initdb,
+                "-D",
+                self.data_dir,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
         )
-        shutil.rmtree(data_dir, ignore_errors=True)
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.start()
+        atexit.register(self.remove)
 
-    atexit.register(stop)
-    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off"
+        subprocess.run(
+            [
+                *self.prefix,
+                self.pg_ctl,
+                "-D",
+                self.data_dir,
+                "-o",
+                options,
+                "-l",
+                f"{self.data_dir}/log",
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """'fast' ends the sessions and shuts down cleanly; 'immediate' is a crash (recovery at start)."""
+        subprocess.run(
+            [*self.prefix, self.pg_ctl, "-D", self.data_dir, "-m", mode, "-w", "stop"],
+            check=False,
+            capture_output=True,
+        )
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_throwaway_postgres() -> str:
+    return ThrowawayPostgres().url
+
+
+class ThrowawayRedis:
+    """A redis-server of our own on a free port, keeping nothing on disk; `stop` and `start`
+    take it down and bring it back on the same port."""
+
+    def __init__(self) -> None:
+        self.server = shutil.which("redis-server")
+        if not self.server:
+            raise ServiceUnavailableError("redis-server not installed")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+        atexit.register(self.stop)
+
+    def start(self) -> None:
+        arguments = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [str(self.server), *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(50):
+            if redis_answers(self.url):
+                return
+            time.sleep(0.1)
+        raise ServiceUnavailableError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 def start_throwaway_redis() -> str:
-    server = shutil.which("redis-server")
-    if not server:
-        raise ServiceUnavailableError("redis-server not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    atexit.register(process.terminate)
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(50):
-        if redis_answers(url):
-            return url
-        time.sleep(0.1)
-    raise ServiceUnavailableError("redis-server did not start")
+    return ThrowawayRedis().url
 
 
 def _docker_engine_runs() -> bool:

@@ -46,6 +46,15 @@ ECG_FILE_HELP = (
     "parts, or both in a zip), DICOM waveform, HL7 aECG XML, or CSV (format in the API notes)."
 )
 Files = Annotated[list[UploadFile], File(description=ECG_FILE_HELP)]
+# What an original is served as: the photo's own image type, any ECG file as bytes.
+ORIGINAL_MEDIA_TYPES = ("application/octet-stream", "image/jpeg", "image/png", "image/heic")
+FHIR_JSON = "application/fhir+json"
+FHIR_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "A FHIR R4 Bundle (collection): DiagnosticReport, Observations, the waveform",
+        "content": {FHIR_JSON: {"example": {"resourceType": "Bundle", "type": "collection", "entry": []}}},
+    }
+}
 
 
 async def _read(files: list[UploadFile]) -> list[UploadedFile]:
@@ -63,7 +72,9 @@ def _digest(files: list[UploadedFile]) -> list[str]:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=StudyPublic,
-    responses=problem_responses(*INTAKE_ERRORS, IdempotencyKeyRequired, IdempotencyKeyReused),
+    responses=problem_responses(
+        *INTAKE_ERRORS, service.StudyBookingNotFound, IdempotencyKeyRequired, IdempotencyKeyReused
+    ),
 )
 async def upload_study(
     request: Request,
@@ -141,7 +152,10 @@ def download_study_signal(study_id: uuid.UUID, patient: CurrentPatient, session:
 @router.get(
     "/{study_id}/original",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(*READ_ERRORS)},
+    responses={
+        200: {"content": {media_type: {} for media_type in ORIGINAL_MEDIA_TYPES}},
+        **problem_responses(*READ_ERRORS),
+    },
 )
 def download_study_original(study_id: uuid.UUID, patient: CurrentPatient, session: SessionDep) -> Response:
     """The file as it was received."""
@@ -169,7 +183,11 @@ def get_study_report(
     return _download(pdf, "application/pdf", f"ecg-{study.id}.pdf")
 
 
-@router.get("/{study_id}/fhir", responses=problem_responses(*READ_ERRORS, service.StudyNotReady))
+@router.get(
+    "/{study_id}/fhir",
+    response_class=Response,  # documented as FHIR JSON only, not also as application/json
+    responses={**FHIR_RESPONSE, **problem_responses(*READ_ERRORS, service.StudyNotReady)},
+)
 def get_study_fhir(study_id: uuid.UUID, patient: CurrentPatient, session: SessionDep) -> JSONResponse:
     """The study as a FHIR R4 Bundle: DiagnosticReport with its Observations and the waveform."""
     study = service.get_own_study(session, patient, study_id)
@@ -310,7 +328,11 @@ async def push_study(
     return await run_in_threadpool(submit)
 
 
-@hospital_router.get("/{study_id}/fhir", responses=problem_responses(*READ_ERRORS, service.StudyNotReady))
+@hospital_router.get(
+    "/{study_id}/fhir",
+    response_class=Response,  # documented as FHIR JSON only, not also as application/json
+    responses={**FHIR_RESPONSE, **problem_responses(*READ_ERRORS, service.StudyNotReady)},
+)
 def get_hospital_study_fhir(
     study_id: uuid.UUID, client: CurrentHospitalClient, session: SessionDep
 ) -> JSONResponse:
@@ -361,4 +383,4 @@ def _download(data: bytes, media_type: str, filename: str) -> Response:
 
 
 def _fhir(bundle: dict[str, object]) -> JSONResponse:
-    return JSONResponse(bundle, media_type="application/fhir+json")
+    return JSONResponse(bundle, media_type=FHIR_JSON)

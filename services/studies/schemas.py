@@ -213,11 +213,12 @@ class SignalPreview(BaseModel):
 
 class ReviewCreate(BaseModel):
     model_config = ConfigDict(
+        extra="forbid",  # like every request body: an unknown field is an error, never ignored
         json_schema_extra={
             "examples": [
                 {"verdict": "corrected", "labels": ["AFLT"], "comment": "Flutter 2:1, not fibrillation."}
             ]
-        }
+        },
     )
 
     verdict: ReviewVerdict

@@ -9,7 +9,7 @@ import io
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ from services.studies.schemas import (
     StudyResultPublic,
     StudySummary,
 )
-from services.studies.tasks import ANALYZE_STUDY
+from services.studies.tasks import ANALYSIS_FAILED, ANALYZE_STUDY
 
 PREVIEW_FS = 100.0  # the app's plot: 1,000 points per lead for 10 s
 TRIAGE_ORDER = {"urgent": 0, "soon": 1, "not_interpretable": 2, "routine": 3}
@@ -358,8 +358,17 @@ def result_public(result: StudyResult, language: Language) -> StudyResultPublic:
     )
 
 
+# Why a job gave a study up (services.studies.tasks).
+JOB_FAILURE_TEXTS = {
+    ANALYSIS_FAILED: N_(
+        "The ECG could not be analysed after several tries. Send it again, or contact support if "
+        "this happens again."
+    ),
+}
+
+
 def failure_text(reason: str, language: Language) -> CodeText:
-    texts = {**REASON_TEXTS, **INTAKE_TEXTS, **RETAKE_HINTS}
+    texts = {**REASON_TEXTS, **INTAKE_TEXTS, **RETAKE_HINTS, **JOB_FAILURE_TEXTS}
     return _text(reason, texts, language)
 
 
@@ -676,6 +685,12 @@ def _wfdb_files(name: str, signal: np.ndarray, fs: float) -> dict[str, bytes]:
             write_dir=folder,
         )
         return {path.name: path.read_bytes() for path in Path(folder).iterdir()}
+
+
+def stored_blob_keys(session: Session) -> Iterator[str]:
+    """Every blob the studies keep (originals and signals), for key rotation."""
+    yield from session.exec(select(Study.blob_key).order_by(col(Study.created_at)))
+    yield from session.exec(select(StudyResult.signal_blob_key).order_by(col(StudyResult.created_at)))
 
 
 # ------------------------------------------------------------------ deletion and audit

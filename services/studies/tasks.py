@@ -35,6 +35,7 @@ from services.studies.models import Study, StudyInput, StudyResult, StudyStatus
 logger = logging.getLogger("cardioalert.studies")
 
 ANALYZE_STUDY = JobKind("analyze_study")
+ANALYSIS_FAILED = "analysis_failed"  # the failure reason of a study given up after its attempts
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ def _current_message_id() -> str | None:
 
 def claim(session: Session, study_id: uuid.UUID, job_id: str | None, now: datetime) -> Claim | None:
     """Take the study for this job, or None when there is nothing to do: finished already, or
-    another live job holds it (a redelivery of the same message takes it over)."""
+    another live job holds it (a redelivery of the same message takes it over), or it was taken
+    `study_max_attempts` times already without an outcome (it fails now, `analysis_failed`)."""
     study = session.exec(select(Study).where(Study.id == study_id).with_for_update()).first()
     if study is None or study.status in (StudyStatus.done, StudyStatus.failed):
         return None
@@ -67,6 +69,11 @@ def claim(session: Session, study_id: uuid.UUID, job_id: str | None, now: dateti
         and now - study.started_at < stale
     )
     if held_by_other:
+        return None
+    if study.attempts >= get_settings().study_max_attempts:
+        # Every attempt so far died or raised (a worker killed by the input, a bug on it): one
+        # more would only repeat that, and the sweep would resend it forever.
+        _fail(session, study, ANALYSIS_FAILED, now)
         return None
     study.status = StudyStatus.processing
     study.job_id = job_id
@@ -117,23 +124,34 @@ def record_outcome(
     study = session.exec(select(Study).where(Study.id == taken.study_id).with_for_update()).first()
     if study is None or study.status in (StudyStatus.done, StudyStatus.failed):
         return False
-    if result is not None:
-        session.add(result)
-        study.status = StudyStatus.done
-    else:
-        study.status = StudyStatus.failed
-        study.failure_reason = failure
     study.job_id = job_id
+    if result is None:
+        _fail(session, study, failure or ANALYSIS_FAILED, now)
+        return True
+    session.add(result)
+    study.status = StudyStatus.done
     study.finished_at = study.updated_at = now
     session.add(study)
+    _notify_patient(session, study, result.triage)
+    return True
+
+
+def _fail(session: Session, study: Study, reason: str, now: datetime) -> None:
+    study.status = StudyStatus.failed
+    study.failure_reason = reason
+    study.finished_at = study.updated_at = now
+    session.add(study)
+    _notify_patient(session, study, "failed")
+
+
+def _notify_patient(session: Session, study: Study, triage: str) -> None:
     enqueue_notification(
         session,
         user_id=study.patient_id,
         kind=NotificationKind.ecg_result_ready,
         dedup_key=f"ecg_study:{study.id}",
-        params={"study_id": str(study.id), "triage": result.triage if result is not None else "failed"},
+        params={"study_id": str(study.id), "triage": triage},
     )
-    return True
 
 
 def analyze_study(study_id: str) -> None:
@@ -182,6 +200,10 @@ def run_analysis(
         )
     with transaction_scope() as session:
         recorded = record_outcome(session, taken, job_id=job_id, result=result, failure=failure, now=utcnow())
+        deleted_meanwhile = not recorded and session.get(Study, taken.study_id) is None
+    if deleted_meanwhile and result is not None:
+        # The patient deleted the study while it was analysed: its signal must not outlive it.
+        store.delete(result.signal_blob_key)
     logger.info(
         "study analysed" if recorded else "study already finished by another job",
         extra={

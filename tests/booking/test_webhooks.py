@@ -3,8 +3,10 @@ and the outbox and its dispatcher against a real HTTP receiver on loopback (in a
 their own, since the dispatcher commits in its own transactions)."""
 
 import asyncio
+import base64
 import json
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -558,8 +560,22 @@ def test_register_refuses_an_address_it_cannot_post_to(db: Session, url: str) ->
         ("https://[::1]/hooks", LOCAL_ADDRESS),
         ("https://169.254.169.254/latest/meta-data", LOCAL_ADDRESS),
         ("https://0.0.0.0/hooks", LOCAL_ADDRESS),
+        # Private networks, carrier NAT, documentation ranges, IPv4 in IPv6 and the short
+        # forms the system resolver also reads as 127.0.0.1 (found in the security review).
+        ("https://10.0.0.5/hooks", LOCAL_ADDRESS),
+        ("https://172.16.4.1/hooks", LOCAL_ADDRESS),
+        ("https://192.168.1.20/hooks", LOCAL_ADDRESS),
+        ("https://100.64.0.1/hooks", LOCAL_ADDRESS),
+        ("https://203.0.113.10:8443/hooks", LOCAL_ADDRESS),
+        ("https://[fd00::1]/hooks", LOCAL_ADDRESS),
+        ("https://[::ffff:127.0.0.1]/hooks", LOCAL_ADDRESS),
+        ("https://[::ffff:10.0.0.1]/hooks", LOCAL_ADDRESS),
+        ("https://2130706433/hooks", LOCAL_ADDRESS),
+        ("https://127.1/hooks", LOCAL_ADDRESS),
+        ("https://0x7f.0.0.1/hooks", LOCAL_ADDRESS),
         ("https://his.example.uz/hooks", None),
-        ("https://203.0.113.10:8443/hooks", None),
+        ("https://185.8.212.10:8443/hooks", None),
+        ("https://[2a00:1450:4001:80b::200e]/hooks", None),
     ],
 )
 def test_production_wants_https_and_no_local_addresses(db: Session, url: str, detail: str | None) -> None:
@@ -573,6 +589,44 @@ def test_production_wants_https_and_no_local_addresses(db: Session, url: str, de
             with pytest.raises(InvalidWebhookUrl) as raised:
                 register_endpoint(db, client, url)
             assert raised.value.detail == detail
+
+
+def test_in_production_a_name_that_resolves_inside_gets_no_delivery(
+    webhook_engine: Engine, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registration sees only the address as written; a name may point at a private or local
+    address (or be changed to later), so the dispatcher resolves it before each delivery."""
+    local = hospital_with_endpoint(webhook_engine, receiver.url + "/hooks")  # 127.0.0.1
+    named = hospital_with_endpoint(webhook_engine, "https://his.example.uz/hooks")
+    resolve = socket.getaddrinfo
+
+    def dns_answering(address: str) -> Any:
+        def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+            if host == "his.example.uz":
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 443))]
+            return resolve(host, *args, **kwargs)
+
+        return getaddrinfo
+
+    # Refused before any connection is opened: nothing is sent to the private address.
+    monkeypatch.setattr(socket, "getaddrinfo", dns_answering("10.20.30.40"))
+    emit_committed(webhook_engine, local.clinic)
+    emit_committed(webhook_engine, named.clinic)
+    production = webhook_settings(
+        environment="production",
+        secret_key=secrets.token_urlsafe(48),
+        blob_keys="k:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    )
+
+    assert rounds(WebhookDispatcher(webhook_engine, production), 1) == [2]
+    assert receiver.requests() == []
+    assert {event.last_error for event in stored_events(webhook_engine)} == {"LocalAddress"}
+    # Outside production (the tests' own loopback receivers) the same event is delivered; the
+    # name now answers with a loopback address where nothing listens.
+    monkeypatch.setattr(socket, "getaddrinfo", dns_answering("127.0.0.2"))
+    clock = VirtualClock(utcnow() + timedelta(hours=1))
+    rounds(WebhookDispatcher(webhook_engine, webhook_settings(), clock=clock), 1)
+    assert [request.path for request in receiver.requests()] == ["/hooks"]
 
 
 def test_at_most_five_active_endpoints_per_hospital_client(db: Session) -> None:

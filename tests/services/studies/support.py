@@ -45,7 +45,7 @@ def make_analysed_study(db: Session, patient: User, clinic: Clinic | None) -> St
         status=StudyStatus.done,
     )
     study.blob_key = f"studies/{study.id}/original"
-    store.put(study.blob_key, RECORD.read_bytes(), "text/plain")
+    store.put(study.blob_key, RECORD.read_bytes(), "application/octet-stream")  # as intake stores it
     buffer = io.BytesIO()
     np.save(buffer, record.signal.astype(np.float32), allow_pickle=False)
     signal_key = f"studies/{study.id}/signal.npy"
