@@ -198,6 +198,11 @@ class BookingRepository:
         """PostgreSQL has the exclusion constraint (see the migration); SQLite has not."""
         return self.session.get_bind().dialect.name == "postgresql"
 
+    def active_bookings_of(self, patient_id: uuid.UUID) -> Sequence[Booking]:
+        return self.session.exec(
+            select(Booking).where(Booking.patient_id == patient_id, col(Booking.status).in_(ACTIVE_STATUSES))
+        ).all()
+
     def lock_patient(self, patient_id: uuid.UUID) -> None:
         """Serialises one patient's booking changes (the active-bookings limit is per patient)."""
         self.session.exec(select(User.id).where(User.id == patient_id).with_for_update()).first()

@@ -539,6 +539,18 @@ def cancel_by_patient(
     return booking_public(booking, clinic, language)
 
 
+def cancel_for_erasure(session: Session, patient_id: uuid.UUID, now: datetime) -> int:
+    """Cancel every active booking of a person whose account is being erased, whatever the
+    cutoff: the places are freed, reminders withdrawn and the hospital systems told
+    (booking.cancelled, reason `account_deleted`). Returns how many."""
+    repository = BookingRepository(session)
+    active = repository.active_bookings_of(patient_id)
+    repository.lock_slots([booking.slot_id for booking in active])  # id order, as everywhere
+    for booking in active:
+        _cancel(session, booking, "account_deleted", now)
+    return len(active)
+
+
 def _move(session: Session, booking: Booking, clinic: Clinic, new_slot_id: uuid.UUID, now: datetime) -> None:
     """Move a booking to another slot in one step: the old place is given up only together with
     taking the new one."""
@@ -705,6 +717,32 @@ def end_schedule(
     repository.retire_future_slots(schedule.id, utcnow())
 
 
+def replace_schedule(
+    session: Session, principal: Principal, clinic_id: uuid.UUID, schedule_id: uuid.UUID, data: ScheduleCreate
+) -> Schedule:
+    """Change a schedule from `data.valid_from` on: the old one ends the day before (or goes
+    whole when the change starts with it) and its free slots from then on go, booked ones stay;
+    the new one passes every check of create_schedule. One transaction: a refused new schedule
+    leaves the old one as it was."""
+    repository = BookingRepository(session)
+    clinic = _staff_clinic(repository, principal, clinic_id)
+    old = repository.get_schedule(clinic.id, schedule_id)
+    if old is None or not old.active:
+        raise ScheduleNotFound()
+    now = utcnow()
+    if data.valid_from < clinic_today(clinic, now):
+        raise ScheduleStartsInPast()
+    if data.valid_from <= old.valid_from:
+        old.active = False
+    else:
+        old.valid_until = min(old.valid_until or date.max, data.valid_from - timedelta(days=1))
+    old.updated_at = now
+    repository.add(old)
+    change_starts = datetime.combine(data.valid_from, datetime.min.time(), tzinfo=_zone(clinic))
+    repository.retire_future_slots(old.id, max(now, change_starts))
+    return create_schedule(session, principal, clinic_id, data)
+
+
 def _clear_bookings(
     session: Session, clinic: Clinic, slots: Sequence[Slot], on_bookings: OnBookings | None, now: datetime
 ) -> tuple[int, int]:
@@ -819,6 +857,15 @@ def day_view(session: Session, principal: Principal, clinic_id: uuid.UUID, day: 
     return DayView(date=day, time_zone=clinic.time_zone, items=items)
 
 
+def day_slots(session: Session, principal: Principal, clinic_id: uuid.UUID, day: date) -> list[Slot]:
+    """Every slot of a day on the clinic's calendar (open, full or blocked), in time order."""
+    repository = BookingRepository(session)
+    clinic = _staff_clinic(repository, principal, clinic_id)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=_zone(clinic))
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=_zone(clinic))
+    return sorted(repository.slots_between(clinic.id, start, end), key=lambda slot: slot.starts_at)
+
+
 # Transitions by clinic staff or the clinic's hospital system.
 
 STATUS_FROM: dict[BookingStatus, tuple[BookingStatus, ...]] = {
@@ -838,6 +885,13 @@ def _clinic_booking(
     clinic = repository.get_clinic(booking.clinic_id)
     assert clinic is not None
     return booking, clinic
+
+
+def get_clinic_booking(
+    session: Session, principal: Principal, booking_id: uuid.UUID
+) -> tuple[Booking, Clinic]:
+    """A booking of one of the caller's clinics (BookingNotFound for any other)."""
+    return _clinic_booking(BookingRepository(session), principal, booking_id)
 
 
 def set_status(

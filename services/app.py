@@ -15,11 +15,14 @@ from services.clinics.router import router as clinics_router
 from services.errors import install_error_handlers
 from services.health.router import router as health_router
 from services.logs import configure_logging
-from services.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from services.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, SecurityHeadersMiddleware
 from services.openapi import camel_case_operation_id, install_openapi
+from services.portal.pages import install_portal
+from services.portal.router import router as portal_router
+from services.privacy.router import router as privacy_router
 from services.risk.router import router as risk_router
 from services.routing import ApiRoute
-from services.settings import Settings, get_settings
+from services.settings import Environment, Settings, get_settings
 from services.studies.router import admin_router as studies_admin_router
 from services.studies.router import clinic_router as studies_clinic_router
 from services.studies.router import hospital_router as studies_hospital_router
@@ -34,6 +37,7 @@ def api_v1() -> APIRouter:
     for domain_router in (
         auth_router,
         me_router,
+        privacy_router,
         bookings_router,
         slots_router,
         booking_staff_router,
@@ -73,9 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         title="CardioAlert API",
         version=API_VERSION,
-        docs_url="/docs",
+        docs_url="/docs" if settings.serves_api_docs else None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if settings.serves_api_docs else None,
         generate_unique_id_function=camel_case_operation_id,
     )
     # Added last runs first: the request context exists before the size check answers.
@@ -84,9 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_json_bytes=settings.max_json_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment is Environment.production)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_v1())
+    install_portal(app, portal_router)  # the clinic portal's pages, outside the API contract
     install_openapi(app)
     return app

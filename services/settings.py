@@ -70,9 +70,16 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(default=20_000_000, ge=1024)
 
+    # The clinic portal's cookie session: it ends after this long without a request, and at
+    # the latest this long after sign-in (a shared reception computer must not stay signed in).
+    portal_idle_minutes: int = Field(default=30, ge=5, le=720)
+    portal_session_hours: int = Field(default=12, ge=1, le=72)
+
     login_max_failures: int = Field(default=5, ge=1)
     login_ip_max_failures: int = Field(default=50, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
+    # Each costs an argon2id hash (~90 ms of a core) and leaves an account behind.
+    registrations_per_address_per_hour: int = Field(default=20, ge=1)
 
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=1024)
@@ -131,6 +138,12 @@ class Settings(BaseSettings):
     study_resend_after_seconds: float = Field(default=60.0, gt=0)
     # ... and one processing this long is taken to have lost its worker.
     study_stale_seconds: float = Field(default=600.0, gt=0)
+    # A study whose analysis was started this often without an outcome fails (analysis_failed).
+    study_max_attempts: int = Field(default=8, ge=1)
+
+    # The interactive docs (/docs) and the live OpenAPI document (/openapi.json). None: served
+    # everywhere but production (the contract ships as ios_contract/openapi.json).
+    api_docs: bool | None = None
 
     log_level: str = "INFO"
     # None: load the fictional demo clinics everywhere but production.
@@ -168,6 +181,12 @@ class Settings(BaseSettings):
         if self.seed_demo_data is None:
             return self.environment is not Environment.production
         return self.seed_demo_data
+
+    @property
+    def serves_api_docs(self) -> bool:
+        if self.api_docs is None:
+            return self.environment is not Environment.production
+        return self.api_docs
 
     @property
     def runs_worker_in_process(self) -> bool:

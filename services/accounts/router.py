@@ -6,7 +6,7 @@ import binascii
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Header, Request, Response, status
 
 from services.accounts import service
 from services.accounts.schemas import (
@@ -41,7 +41,8 @@ from services.clinics.service import ClinicNotFound
 from services.db import SessionDep
 from services.errors import problem_responses
 from services.routing import ApiRoute
-from services.throttle import get_login_throttle
+from services.storage import StorageUnavailable, get_blob_store
+from services.throttle import get_login_throttle, get_registration_limit
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=ApiRoute)
 me_router = APIRouter(prefix="/me", tags=["me"], route_class=ApiRoute)
@@ -56,11 +57,17 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def registration_allowed(request: Request) -> None:
+    wait = get_registration_limit().hit(_client_ip(request))
+    if wait:
+        raise service.TooManyRegistrations(headers={"Retry-After": str(wait)}, count=max(1, -(-wait // 60)))
+
+
 @auth_router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[PUBLIC],
-    responses=problem_responses(service.AccountExists),
+    dependencies=[PUBLIC, Depends(registration_allowed)],
+    responses=problem_responses(service.AccountExists, service.TooManyRegistrations),
 )
 def register_patient(
     data: PatientRegistration, session: SessionDep, user_agent: UserAgent = None
@@ -157,24 +164,38 @@ def update_my_profile(
 
 
 @me_router.post(
-    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(service.WrongPassword)
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(service.WrongPassword, service.TooManyLoginAttempts),
 )
-def change_my_password(data: PasswordChange, principal: CurrentPerson, session: SessionDep) -> Response:
-    """Change the password; every other session is signed out."""
+def change_my_password(
+    data: PasswordChange, principal: CurrentPerson, session: SessionDep, request: Request
+) -> Response:
+    """Change the password; every other session is signed out. Wrong current passwords count
+    as failed sign-ins of the account (429 with Retry-After)."""
     assert principal.user is not None
-    service.change_password(
-        session, principal.user, principal.session_id, data.current_password, data.new_password
-    )
+    with service.password_recheck(get_login_throttle(), principal.user, _client_ip(request)):
+        service.change_password(
+            session, principal.user, principal.session_id, data.current_password, data.new_password
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @me_router.post(
-    "/deletion", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(service.WrongPassword)
+    "/deletion",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(service.WrongPassword, service.TooManyLoginAttempts, StorageUnavailable),
 )
-def delete_my_account(data: AccountDeletion, principal: CurrentPerson, session: SessionDep) -> Response:
-    """Delete the account: personal data is erased and every session ends. Needs the password."""
+def delete_my_account(
+    data: AccountDeletion, principal: CurrentPerson, session: SessionDep, request: Request
+) -> Response:
+    """Delete the account and everything stored about you: profile, sessions, ECG studies with
+    their files and results, bookings (active ones are cancelled), risk tests, devices and inbox.
+    An audit entry without medical content stays. Needs the password; exportMyData first to keep
+    a copy."""
     assert principal.user is not None
-    service.delete_account(session, principal.user, data.password)
+    with service.password_recheck(get_login_throttle(), principal.user, _client_ip(request)):
+        service.delete_account(session, get_blob_store(), principal.user, data.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -227,18 +227,20 @@ class ProfilePublic(BaseModel):
 
 
 class ProfileUpdate(InputModel):
-    """Only the fields sent are changed; send null to clear an optional one."""
+    """Only the fields sent are changed; send null to clear an optional one (birth date, sex,
+    language). A name and a time zone can be changed but not cleared."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"preferred_language": "ru", "time_zone": "Asia/Samarkand"}]},
     )
 
-    full_name: PersonName | None = None
+    # Left out, these change nothing (the router keeps only the fields sent); null is refused.
+    full_name: PersonName = Field(default=None)
     birth_date: BirthDate | None = None
     sex: Sex | None = None
     preferred_language: Language | None = None
-    time_zone: TimeZoneName | None = None
+    time_zone: TimeZoneName = Field(default=None)
 
 
 class PasswordChange(InputModel):

@@ -3,7 +3,8 @@ clients. Knows nothing of HTTP; never commits (the request owns the transaction)
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from services.clinics.repository import ClinicsRepository
 from services.clinics.service import ClinicNotFound
 from services.db import utcnow
 from services.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from services.privacy.service import erase_person
 from services.security import (
     create_access_token,
     hash_password,
@@ -40,10 +42,10 @@ from services.security import (
     verify_password,
 )
 from services.settings import get_settings
+from services.storage import BlobStore
 from services.throttle import LoginThrottle
 
 USER_AGENT_MAX_LENGTH = 200
-LOCKED_PASSWORD_HASH = "!"  # noqa: S105 - matches no password: the account can no longer sign in
 
 
 class AccountExists(Conflict):
@@ -65,6 +67,10 @@ class TooManyLoginAttempts(TooManyRequests):
         "Too many failed sign-in attempts. Try again in {count} minute.",
         "Too many failed sign-in attempts. Try again in {count} minutes.",
     )
+
+
+class TooManyRegistrations(TooManyRequests):
+    code = "too_many_registrations"
 
 
 class InvalidRefreshToken(Unauthorized):
@@ -137,12 +143,16 @@ def _issue_tokens(repository: AccountsRepository, user: User, auth_session: Auth
     )
 
 
-def _start_session(repository: AccountsRepository, user: User, user_agent: str | None) -> TokenPair:
+def _new_auth_session(repository: AccountsRepository, user: User, user_agent: str | None) -> AuthSession:
     auth_session = AuthSession(
         user_id=user.id, user_agent=(user_agent or None) and user_agent[:USER_AGENT_MAX_LENGTH]
     )
     repository.add(auth_session)
-    return _issue_tokens(repository, user, auth_session)
+    return auth_session
+
+
+def _start_session(repository: AccountsRepository, user: User, user_agent: str | None) -> TokenPair:
+    return _issue_tokens(repository, user, _new_auth_session(repository, user, user_agent))
 
 
 def _insert_user(repository: AccountsRepository, user: User) -> None:
@@ -183,6 +193,33 @@ def log_in(
     client_ip: str,
     user_agent: str | None,
 ) -> TokenPair:
+    user = authenticate(session, throttle, login, password, client_ip)
+    return _start_session(AccountsRepository(session), user, user_agent)
+
+
+def start_browser_session(session: Session, user: User, user_agent: str | None) -> AuthSession:
+    """A sign-in session without a refresh token: the web portal renews its cookie itself while
+    the session is live (logout, revocation and password changes end it as any other)."""
+    return _new_auth_session(AccountsRepository(session), user, user_agent)
+
+
+def renew_browser_session(session: Session, session_id: uuid.UUID, max_age: timedelta) -> bool:
+    """Mark a browser session used now; False once it is older than `max_age` (its cookie then
+    lapses instead of being renewed)."""
+    repository = AccountsRepository(session)
+    auth_session = repository.get_auth_session(session_id)
+    now = utcnow()
+    if auth_session is None or auth_session.revoked_at is not None or now - auth_session.created_at > max_age:
+        return False
+    auth_session.last_used_at = now
+    repository.add(auth_session)
+    return True
+
+
+def authenticate(
+    session: Session, throttle: LoginThrottle, login: str, password: str, client_ip: str
+) -> User:
+    """The active account behind a login and password, under the shared login throttling."""
     normalised = _normalise_login(login.strip()) or login.strip().lower()
     wait = throttle.retry_after(normalised, client_ip)
     if wait:
@@ -196,7 +233,7 @@ def log_in(
     throttle.record_success(normalised)
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    return _start_session(repository, user, user_agent)
+    return user
 
 
 def refresh_tokens(session: Session, refresh_token: str) -> TokenPair:
@@ -277,23 +314,27 @@ def change_password(
     repository.revoke_sessions(user.id, at=utcnow(), reason="password_changed", keep=current_session_id)
 
 
-def delete_account(session: Session, user: User, password: str) -> None:
-    """Erase the person's data and end every session (App Store rule 5.1.1(v) asks for this in-app)."""
+@contextmanager
+def password_recheck(throttle: LoginThrottle, user: User, client_ip: str) -> Iterator[None]:
+    """A password asked again (to change it, to delete the account) counts as a sign-in
+    attempt of the account: a stolen session guesses it no faster than the sign-in form."""
+    login = user.email or user.phone or str(user.id)
+    wait = throttle.retry_after(login, client_ip)
+    if wait:
+        raise TooManyLoginAttempts(headers={"Retry-After": str(wait)}, count=max(1, -(-wait // 60)))
+    try:
+        yield
+    except WrongPassword:
+        throttle.record_failure(login, client_ip)
+        raise
+
+
+def delete_account(session: Session, store: BlobStore, user: User, password: str) -> None:
+    """Erase the person and everything stored about them, but the audit trail (App Store rule
+    5.1.1(v) asks for this in-app; services/privacy/service.py says what goes and what stays)."""
     if not verify_password(user.password_hash, password):
         raise WrongPassword()
-    repository = AccountsRepository(session)
-    now = utcnow()
-    user.email = None
-    user.phone = None
-    user.full_name = ""
-    user.birth_date = None
-    user.sex = None
-    user.password_hash = LOCKED_PASSWORD_HASH
-    user.is_active = False
-    user.deleted_at = now
-    user.updated_at = now
-    repository.add(user)
-    repository.revoke_sessions(user.id, at=now, reason="account_deleted")
+    erase_person(session, store, user)
 
 
 def list_sessions(session: Session, principal: Principal) -> list[SessionPublic]:
