@@ -6,9 +6,10 @@ python -m ecg_ml analyze PATH... [--csv OUT.csv] [--risk high]
     reason, heart rate, QTc, triage, top findings with probabilities, seconds) and a progress
     bar. Exit status 0 when every input was read, 1 otherwise.
 
-python -m ecg_ml digitize IMAGE -o OUT.npz
+python -m ecg_ml digitize IMAGE -o OUT.npz [--overlay PAGE.png]
     A photo or scan of a paper ECG to signals: OUT.npz holds `signal` (float32 [n, 12] mV,
-    NaN where a lead is not printed), `fs` and `leads`. When the photo cannot be read: exit
+    NaN where a lead is not printed), `fs` and `leads`; --overlay also writes the page as the
+    digitizer saw it with the trace it read drawn over it. When the photo cannot be read: exit
     status 1 and the reason code on stderr.
 """
 
@@ -120,11 +121,11 @@ def analyze_command(paths: list[str], risk_category: str | None, csv_path: Path 
     return status
 
 
-def digitize_command(image: Path, output: Path) -> int:
+def digitize_command(image: Path, output: Path, overlay: Path | None = None) -> int:
     from ecg_ml.digitize import digitize_image
 
     try:
-        digitized = digitize_image(image.read_bytes())
+        digitized = digitize_image(image.read_bytes(), overlay=overlay is not None)
     except ECGError as error:
         print(error.code, file=sys.stderr)  # noqa: T201 - the reason code is the interface
         return 1
@@ -137,6 +138,10 @@ def digitize_command(image: Path, output: Path) -> int:
         fs=np.float32(digitized.fs),
         leads=np.array(digitized.leads),
     )
+    if overlay is not None and digitized.overlay is not None:
+        import cv2
+
+        cv2.imwrite(str(overlay), digitized.overlay)
     return 0
 
 
@@ -152,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     digitize_parser = commands.add_parser("digitize", help="a photo of a paper ECG to signals")
     digitize_parser.add_argument("image", type=Path)
     digitize_parser.add_argument("-o", "--output", type=Path, required=True)
+    digitize_parser.add_argument("--overlay", type=Path, help="also write the page with the trace read (PNG)")
     args = parser.parse_args(argv)
     if args.command == "analyze":
         return analyze_command(args.paths, args.risk, args.csv)
-    return digitize_command(args.image, args.output)
+    return digitize_command(args.image, args.output, args.overlay)
 
 
 if __name__ == "__main__":

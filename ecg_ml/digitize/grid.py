@@ -64,6 +64,14 @@ def _comb_period(profile: np.ndarray) -> tuple[float, float]:
     valid = at < 0.5
     sums = np.where(valid, np.interp(at, freqs, spectrum), 0.0).sum(axis=1)
     best = int(np.argmax(sums))
+    # Noise at the odd harmonics can make twice the period sum higher (a faint, dotted 1 mm grid
+    # leaves little at the high harmonics): the true period's fundamental is its strongest line.
+    while 2 * candidates[best] < 1 / PITCH_5MM_RANGE[0]:
+        fundamental, second = np.interp([candidates[best], 2 * candidates[best]], freqs, spectrum)
+        if fundamental >= 0.5 * second:
+            break
+        near = np.abs(candidates - 2 * candidates[best]) < 0.05 * candidates[best]
+        best = int(np.flatnonzero(near)[np.argmax(sums[near])])
     noise = np.median(spectrum[(freqs > 1 / PITCH_5MM_RANGE[1]) & (freqs < 0.5)]) * valid[best].sum()
     return 1.0 / candidates[best], float(sums[best] / max(noise, 1e-9))
 

@@ -81,7 +81,9 @@ def find_paper(image: np.ndarray) -> np.ndarray:
     )
     hull = cv2.convexHull(max(contours, key=cv2.contourArea))
     quad = _four_corners(hull)
-    if quad is None:
+    # Paper filling nearly the whole frame: a shadow or a dark corner has bitten into the region,
+    # and its outline would shear the page; the frame itself is the better outline.
+    if quad is None or cv2.contourArea(quad) > 0.85 * mask.size:
         return whole
     return (quad / scale).astype(np.float32)
 
@@ -107,13 +109,15 @@ def _ordered(points: np.ndarray) -> np.ndarray:
 
 
 def flatten(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """The page seen from straight above, PAGE_WIDTH_PX wide at most (landscape kept as shot)."""
+    """The page seen from straight above, PAGE_WIDTH_PX wide at most (landscape kept as shot). A
+    small photo (under 3/4 of that) is enlarged to it, so that every later step sees the grid at
+    its usual scale; one near it is left as it is (resampling blurs the thin trace)."""
     top = np.linalg.norm(corners[1] - corners[0])
     bottom = np.linalg.norm(corners[2] - corners[3])
     left = np.linalg.norm(corners[3] - corners[0])
     right = np.linalg.norm(corners[2] - corners[1])
     width, height = max(top, bottom), max(left, right)
-    scale = min(1.0, PAGE_WIDTH_PX / width)
+    scale = PAGE_WIDTH_PX / width if width < 0.75 * PAGE_WIDTH_PX else min(1.0, PAGE_WIDTH_PX / width)
     if scale < 0.8:  # shrink with area averaging first: warping alone would alias the thin lines
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         corners = corners * scale

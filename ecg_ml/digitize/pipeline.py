@@ -56,6 +56,9 @@ class DigitizedECG:
     gain: float  # mm/mV
     quality: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
+    # On request (digitize_image(..., overlay=True)): the flattened, straightened page with the
+    # trace as read drawn over it, for a person to check the reading against the paper.
+    overlay: np.ndarray | None = None
 
     def record(self) -> ECGRecord:
         """The digitized signal as a record for ecg_ml.analyze."""
@@ -101,7 +104,7 @@ def sharpness(views: Views) -> float:
     return float(np.percentile(np.hypot(gx, gy), 99.9)) / max(contrast, 1e-3)
 
 
-def digitize_image(data: bytes) -> DigitizedECG:
+def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     clock = _Clock()
     image = page.decode(data)
     clock.lap("decode")
@@ -120,9 +123,10 @@ def digitize_image(data: bytes) -> DigitizedECG:
     clock.lap("grid")
     maps = straighten_maps(views, mask, grid)
     if maps is not None:
+        flat = cv2.remap(flat, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         views = straighten(views, maps)
         mask = views.ink > INK_THRESHOLD
-        grid = find_grid(views, mask)
+        grid = settled(grid, find_grid(views, mask))
     clock.lap("straighten")
 
     runs = vertical_runs(mask)
@@ -135,18 +139,82 @@ def digitize_image(data: bytes) -> DigitizedECG:
         if page.touches_border(corners, image.shape):
             raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
+    if unpulsed_row(mask, pulses, grid):
+        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "a row of traces without its calibration pulse")
     gain, speed = pulse_gain_and_speed(pulses, grid)
+    if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
+        speed = 25.0  # a narrow pulse, but rows 250 mm long: 10 s at 25 mm/s, not 20 s at 12.5
     mm_of_x = x_to_mm(views, mask, grid)
     layout = detect_layout(runs, pulses, grid, mm_of_x, width, speed)
     clock.lap("layout")
 
     cut = page.touches_border(corners, image.shape)
-    signal, quality = read_rows(runs, views.ink, pulses, layout, grid, mm_of_x, width, gain, speed, cut)
+    signal, quality, points = read_rows(
+        runs, views.ink, pulses, layout, grid, mm_of_x, width, gain, speed, cut
+    )
     if glare > GLARE_SHARE and (quality["score"] < 0.97 or quality["leads_not_read"]):
         raise UnreadablePhoto(feedback.GLARE)
     clock.lap("traces")
     quality["problems"] += ["glare"] if glare > GLARE_SHARE else []
-    return DigitizedECG(signal, float(FS), STANDARD_LEADS, layout, speed, gain, quality, clock.timings)
+    drawn = draw_overlay(flat, points, pulses) if overlay else None
+    return DigitizedECG(signal, float(FS), STANDARD_LEADS, layout, speed, gain, quality, clock.timings, drawn)
+
+
+def draw_overlay(page_image: np.ndarray, points: list[np.ndarray], pulses: list[Pulse]) -> np.ndarray:
+    """The trace points each lead was read from, in green, and each row's baseline from its
+    calibration pulse, in blue, over the page as the digitizer saw it."""
+    out = page_image.copy()
+    for pulse in pulses:
+        y = round(pulse.y_base)
+        cv2.line(out, (round(pulse.x_rise), y), (out.shape[1] - 1, y), (255, 120, 0), 1)
+    for xy in points:
+        for x, y in np.round(xy).astype(int):
+            cv2.circle(out, (int(x), int(y)), 1, (0, 200, 0), -1)
+    return out
+
+
+def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> bool:
+    """Whether a row of traces runs above the first pulse's row or below the last one's (its pulse
+    cut off or not printed): the rows could not be told apart, and reading the others as if they
+    were the first ones would put leads in the wrong places."""
+    baselines = [p.y_base for p in pulses]
+    spacing = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40 * grid.px_per_mm_y
+    left = round(max(p.x_end for p in pulses) + grid.px_per_mm_x)
+    h = mask.shape[0]
+    for centre in (baselines[0] - spacing, baselines[-1] + spacing):
+        a, b = round(centre - 0.25 * spacing), round(centre + 0.25 * spacing)
+        if a < 0 or b > h:
+            continue
+        inked = mask[a:b, left:].any(axis=0)
+        if inked.size and inked.mean() > 0.7:
+            return True
+    return False
+
+
+def printed_row_mm(runs: Runs, pulses: list[Pulse], grid: Grid, page_w: int) -> float:
+    """How long the rows run on paper (mm, median over rows), from the pulse's end to the last ink."""
+    spacing = (
+        float(np.median(np.diff([p.y_base for p in pulses]))) if len(pulses) > 1 else 40 * grid.px_per_mm_y
+    )
+    lengths = [
+        trace_extent(runs, p.y_base, 0.5 * spacing, page_w - 1, round(p.x_end), -1) - p.x_end for p in pulses
+    ]
+    return float(np.median(lengths)) / grid.px_per_mm_x
+
+
+def settled(before: Grid, after: Grid) -> Grid:
+    """The grid measured again on the straightened page, where it agrees with the first reading
+    (within 20 %, per axis): straightening changes the scale a little, never twofold; a twofold
+    answer is the comb locking onto every other major line."""
+
+    def pick(old: float, new: float) -> float:
+        return new if abs(new / old - 1) < 0.2 else old
+
+    return Grid(
+        pick(before.px_per_mm_x, after.px_per_mm_x),
+        pick(before.px_per_mm_y, after.px_per_mm_y),
+        after.strength,
+    )
 
 
 def _centre(a: np.ndarray) -> np.ndarray:
@@ -250,6 +318,7 @@ class RowReading:
     segments: list[tuple[str, int, int, np.ndarray]]  # lead, first and stop sample, mV
     shares: dict[str, float]  # per lead, the share of its columns the trace was followed on
     problems: list[str]
+    points: list[np.ndarray]  # per segment read, its trace points (px, [n, 2])
 
 
 def read_row(
@@ -290,7 +359,7 @@ def read_row(
     near_tick = np.zeros(len(t), dtype=bool)
     for _, boundary, _ in row[1:]:
         near_tick |= np.abs(t - boundary) * axis.speed * axis.px_per_mm < width + 1.5
-    segments, shares = [], {}
+    segments, shares, points = [], {}, []
     for lead, start, stop in row:
         in_segment = (t >= start - 0.004) & (t < stop + 0.004) & ~near_tick
         usable = in_segment[trace.point_column] & np.isfinite(point_v)
@@ -299,7 +368,8 @@ def read_row(
             continue
         a, b = round(start * FS), min(N_SAMPLES, round(stop * FS))
         segments.append((lead, a, b, samples(point_t[usable], point_v[usable], a, b)))
-    return RowReading(segments, shares, problems)
+        points.append(np.stack([trace.point_x[usable], trace.point_y[usable]], axis=1))
+    return RowReading(segments, shares, problems, points)
 
 
 def samples(t: np.ndarray, v: np.ndarray, first: int, stop: int) -> np.ndarray:
@@ -350,13 +420,14 @@ def read_rows(
     gain: float,
     speed: float,
     cut_off_possible: bool,
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
     rows = layout_rows(layout, TRACE_MM / speed)
     baselines = [p.y_base for p in pulses]
     spacing = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40 * grid.px_per_mm_y
     signal = np.full((N_SAMPLES, 12), np.nan, dtype=np.float32)
     shares: dict[str, float] = {}
     problems: list[str] = []
+    points: list[np.ndarray] = []
     axes = [TimeAxis(mm_of_x, grid.px_per_mm_x, speed, pulse.x_fall) for pulse in pulses]
     ticks = [
         o for row, p, a in zip(rows, pulses, axes, strict=True) for o in tick_offset(runs, p, row, a, grid)
@@ -372,6 +443,7 @@ def read_rows(
         others = [b for b in baselines if b != pulse.y_base]
         reading = read_row(runs, ink, row, pulse, others, axis, spacing, width, px_per_mv, cut_off_possible)
         problems += reading.problems
+        points += reading.points
         for lead, a, b, values in reading.segments:
             # A lead printed twice (II in its column and as the rhythm strip): the longer stretch wins.
             if np.isfinite(signal[:, LEAD[lead]]).sum() < b - a:
@@ -394,4 +466,4 @@ def read_rows(
         "px_per_mm": [round(grid.px_per_mm_x, 3), round(grid.px_per_mm_y, 3)],
         "pulse_height_mm": round(pulse_mm, 2),
     }
-    return signal, quality
+    return signal, quality, points

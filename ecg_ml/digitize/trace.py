@@ -71,7 +71,7 @@ def find_pulses(mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width
                 continue
             gap_mm = (x2 - x1) / grid.px_per_mm_x
             height = bottom1 - top1
-            if not any(abs(gap_mm - PULSE_S * s) < 0.15 * PULSE_S * s for s in SPEEDS):
+            if pulse_speed(gap_mm) is None:
                 continue
             if abs(top1 - top2) > 0.6 * grid.px_per_mm_y or abs(bottom1 - bottom2) > 0.6 * grid.px_per_mm_y:
                 continue
@@ -100,16 +100,17 @@ def _aligned(pulses: list[Pulse], grid: Grid) -> list[Pulse]:
 
 
 def _merge_strokes(edges: list[tuple[float, float, float]], width: float) -> list[tuple[float, float, float]]:
-    """Adjacent columns holding the same long stroke become one stroke at their mean x."""
+    """Adjacent columns holding the same long stroke become one stroke at their mean x. A stroke
+    leaning a little (a page photographed at an angle) is cut into overlapping pieces, one per
+    column: they join, and the stroke spans them all."""
     strokes: list[list[tuple[float, float, float]]] = []
     for x, top, bottom in sorted(edges):
         for stroke in strokes:
             last_x, last_top, last_bottom = stroke[-1]
-            if (
-                x - last_x <= 1
-                and abs(top - last_top) < 2 * width + 2
-                and abs(bottom - last_bottom) < 2 * width + 2
-            ):
+            same_ends = abs(top - last_top) < 2 * width + 2 and abs(bottom - last_bottom) < 2 * width + 2
+            overlap = min(bottom, last_bottom) - max(top, last_top)
+            leaning = overlap > 0.5 * min(bottom - top, last_bottom - last_top)
+            if x - last_x <= 1 and (same_ends or leaning):
                 stroke.append((x, top, bottom))
                 break
         else:
@@ -119,13 +120,12 @@ def _merge_strokes(edges: list[tuple[float, float, float]], width: float) -> lis
         if len(stroke) > 3 * width + 3:
             continue  # a wide dark block, not a printed stroke
         xs = np.array([s[0] for s in stroke])
-        merged.append(
-            (
-                float(xs.mean()),
-                float(np.median([s[1] for s in stroke])),
-                float(np.median([s[2] for s in stroke])),
-            )
-        )
+        tops, bottoms = [s[1] for s in stroke], [s[2] for s in stroke]
+        upright = max(tops) - min(tops) < 2 * width + 2 and max(bottoms) - min(bottoms) < 2 * width + 2
+        if upright:
+            merged.append((float(xs.mean()), float(np.median(tops)), float(np.median(bottoms))))
+        else:
+            merged.append((float(xs.mean()), float(min(tops)), float(max(bottoms))))
     return merged
 
 
@@ -166,8 +166,17 @@ def pulse_gain_and_speed(pulses: list[Pulse], grid: Grid) -> tuple[float, float]
     height_mm = float(np.median([p.y_base - p.y_top for p in pulses])) / grid.px_per_mm_y
     width_mm = float(np.median([p.x_fall - p.x_rise for p in pulses])) / grid.px_per_mm_x
     gain = min(GAINS, key=lambda g: abs(np.log(height_mm / g)))
-    speed = min(SPEEDS, key=lambda s: abs(np.log(width_mm / (PULSE_S * s))))
-    return gain, speed
+    return gain, pulse_speed(width_mm) or 25.0
+
+
+def pulse_speed(width_mm: float) -> float | None:
+    """Paper speed from the pulse's width. Carts print it 0.2 s wide or a little less (0.12 to
+    0.2 s seen), so each speed owns 0.6 to 1.2 times its 0.2 s width: the ranges meet, never
+    overlap."""
+    for speed in SPEEDS:
+        if 0.6 <= width_mm / (PULSE_S * speed) < 1.2:
+            return speed
+    return None
 
 
 # ------------------------------------------------------------------ following one row's trace
