@@ -358,7 +358,7 @@ def read_row(
     # The separator tick at a column change is not the trace: leave its columns out.
     near_tick = np.zeros(len(t), dtype=bool)
     for _, boundary, _ in row[1:]:
-        near_tick |= np.abs(t - boundary) * axis.speed * axis.px_per_mm < width + 1.5
+        near_tick |= np.abs(t - boundary) * axis.speed * axis.px_per_mm < width / 2 + 1.5
     segments, shares, points = [], {}, []
     for lead, start, stop in row:
         in_segment = (t >= start - 0.004) & (t < stop + 0.004) & ~near_tick
