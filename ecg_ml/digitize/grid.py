@@ -136,22 +136,26 @@ def x_to_mm(views: Views, trace_mask: np.ndarray, grid: "Grid") -> np.ndarray | 
     detrended = _detrended(profile, period)
     numbers, centres = _major_lines(profile, period)
     for _ in range(2):
-        if len(centres) < 12:
-            return None
-        coef = np.polyfit(centres, 5.0 * numbers, 3)
-        keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3  # drop lines caught on a trace
-        if keep.sum() < 12:
+        keep = _on_cubic(numbers, centres)
+        if keep is None:
             return None
         # Look for each line again where the fitted curve puts it: a window around the straight
         # comb cuts off lines that the page's bow has moved, and pulls their centres back.
         where = np.polyfit(5.0 * numbers[keep], centres[keep], 3)
         every = np.arange(numbers.min(), numbers.max() + 1)
         numbers, centres = _line_centres(detrended, every, np.polyval(where, 5.0 * every), period)
+    keep = _on_cubic(numbers, centres)
+    return None if keep is None else np.polyfit(centres[keep], 5.0 * numbers[keep], 3)
+
+
+def _on_cubic(numbers: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
+    """Which major lines a cubic px -> mm fit agrees with (within 0.3 mm: the others were caught
+    on a trace); None when fewer than 12 lines are left to trust."""
     if len(centres) < 12:
         return None
     coef = np.polyfit(centres, 5.0 * numbers, 3)
     keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3
-    return np.polyfit(centres[keep], 5.0 * numbers[keep], 3) if keep.sum() >= 12 else None
+    return keep if keep.sum() >= 12 else None
 
 
 def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:

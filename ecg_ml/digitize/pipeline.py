@@ -123,7 +123,6 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     clock.lap("grid")
     maps = straighten_maps(views, mask, grid)
     if maps is not None:
-        flat = cv2.remap(flat, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         views = straighten(views, maps)
         mask = views.ink > INK_THRESHOLD
         grid = settled(grid, find_grid(views, mask))
@@ -156,6 +155,8 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
         raise UnreadablePhoto(feedback.GLARE)
     clock.lap("traces")
     quality["problems"] += ["glare"] if glare > GLARE_SHARE else []
+    if overlay and maps is not None:  # the page as the traces were read: straightened too
+        flat = cv2.remap(flat, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     drawn = draw_overlay(flat, points, pulses) if overlay else None
     return DigitizedECG(signal, float(FS), STANDARD_LEADS, layout, speed, gain, quality, clock.timings, drawn)
 
@@ -173,12 +174,19 @@ def draw_overlay(page_image: np.ndarray, points: list[np.ndarray], pulses: list[
     return out
 
 
+def row_spacing(pulses: list[Pulse], grid: Grid) -> float:
+    """px between neighbouring rows' baselines (median); 40 mm for a single row."""
+    if len(pulses) < 2:
+        return 40 * grid.px_per_mm_y
+    return float(np.median(np.diff([p.y_base for p in pulses])))
+
+
 def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> bool:
     """Whether a row of traces runs above the first pulse's row or below the last one's (its pulse
     cut off or not printed): the rows could not be told apart, and reading the others as if they
     were the first ones would put leads in the wrong places."""
     baselines = [p.y_base for p in pulses]
-    spacing = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40 * grid.px_per_mm_y
+    spacing = row_spacing(pulses, grid)
     left = round(max(p.x_end for p in pulses) + grid.px_per_mm_x)
     h = mask.shape[0]
     for centre in (baselines[0] - spacing, baselines[-1] + spacing):
@@ -193,9 +201,7 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> bool:
 
 def printed_row_mm(runs: Runs, pulses: list[Pulse], grid: Grid, page_w: int) -> float:
     """How long the rows run on paper (mm, median over rows), from the pulse's end to the last ink."""
-    spacing = (
-        float(np.median(np.diff([p.y_base for p in pulses]))) if len(pulses) > 1 else 40 * grid.px_per_mm_y
-    )
+    spacing = row_spacing(pulses, grid)
     lengths = [
         trace_extent(runs, p.y_base, 0.5 * spacing, page_w - 1, round(p.x_end), -1) - p.x_end for p in pulses
     ]
@@ -423,7 +429,7 @@ def read_rows(
 ) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
     rows = layout_rows(layout, TRACE_MM / speed)
     baselines = [p.y_base for p in pulses]
-    spacing = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40 * grid.px_per_mm_y
+    spacing = row_spacing(pulses, grid)
     signal = np.full((N_SAMPLES, 12), np.nan, dtype=np.float32)
     shares: dict[str, float] = {}
     problems: list[str] = []

@@ -185,7 +185,6 @@ def pulse_speed(width_mm: float) -> float | None:
 @dataclass
 class RowTrace:
     x: np.ndarray  # columns (px)
-    y: np.ndarray  # trace centre (px), NaN where not found
     followed: np.ndarray  # bool: found by continuity or near the baseline (not guessed)
     # The trace's centre line as points (px): one per column where the trace is flat, one per pixel
     # row along steep strokes (a column holds several samples' worth of a QRS stroke); `point_column`
@@ -231,7 +230,7 @@ def follow_row(
     followed = np.zeros(len(xs), dtype=bool)
     if not columns:
         empty = np.zeros(0)
-        return RowTrace(xs.astype(np.float64), tops, followed, empty, empty, empty.astype(np.int64))
+        return RowTrace(xs.astype(np.float64), followed, empty, empty, empty.astype(np.int64))
     costs: list[np.ndarray] = []
     pointers: list[np.ndarray] = []
     gaps: list[np.ndarray] = []
@@ -274,7 +273,7 @@ def follow_row(
     followed[0] = owned[0]
     y, steep = _trace_centres(ink, xs, tops, bottoms, width)
     point_x, point_y, point_column = _centre_line(ink, xs, y, tops, bottoms, steep, width, ink_level)
-    return RowTrace(xs.astype(np.float64), y, followed, point_x, point_y, point_column)
+    return RowTrace(xs.astype(np.float64), followed, point_x, point_y, point_column)
 
 
 def _merged(starts: np.ndarray, stops: np.ndarray, pick: int, gap: float) -> tuple[float, float]:
