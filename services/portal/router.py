@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from booking import service as booking
 from booking.models import BookingStatus
-from booking.schemas import BookingMove, ClinicCancel, ResourceCreate, SlotBlock, StatusUpdate
+from booking.schemas import BookingMove, BookingPublic, ClinicCancel, ResourceCreate, SlotBlock, StatusUpdate
 from ecg_ml.labels import LABELS
 from ecg_ml.recommend import FINDING_TEXTS, TRIAGE_TEXTS
 from i18n import N_, gettext
@@ -223,13 +223,13 @@ def week_page(
 
 def _booking_of_page(
     request: Request, session: Session, portal: PortalSession, clinic_id: uuid.UUID, booking_id: uuid.UUID
-) -> tuple[Clinic, User]:
-    """The clinic of the address and the patient of its booking (404 for another clinic's)."""
+) -> tuple[Clinic, BookingPublic, User]:
+    """The clinic of the address, its booking and the booking's patient (404 for another clinic's)."""
     clinic = portal_service.clinic_of(session, portal.principal, clinic_id)
-    _, patient = portal_service.clinic_booking(
+    found, patient = portal_service.clinic_booking(
         session, portal.principal, clinic_id, booking_id, page_language(request)
     )
-    return clinic, patient
+    return clinic, found, patient
 
 
 @router.post("/clinics/{clinic_id}/bookings/{booking_id}/status")
@@ -241,7 +241,7 @@ def set_booking_status(
     form: SignedInForm,
     session: SessionDep,
 ) -> Response:
-    clinic, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
+    clinic, _, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
     data = _model(StatusUpdate, {"status": form.get("status")})
     changed, _ = booking.set_status(session, portal.principal, booking_id, data.status)
     status_text = gettext(texts.BOOKING_STATUS[changed.status], page_language(request))
@@ -258,7 +258,7 @@ def cancel_booking(
     form: SignedInForm,
     session: SessionDep,
 ) -> Response:
-    clinic, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
+    clinic, _, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
     reason = form.get("reason")
     data = _model(ClinicCancel, {"reason": reason if reason in texts.CANCEL_REASONS else "clinic"})
     booking.cancel_by_clinic(session, portal.principal, booking_id, data.reason)
@@ -280,10 +280,7 @@ def move_page(
     session: SessionDep,
     day: DayQuery = None,
 ) -> Response:
-    clinic = portal_service.clinic_of(session, portal.principal, clinic_id)
-    moving, patient = portal_service.clinic_booking(
-        session, portal.principal, clinic_id, booking_id, page_language(request)
-    )
+    clinic, moving, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
     first = day or moving.starts_at.date()
     free = json.loads(booking.search_slots(session, clinic_id, moving.service, first, MOVE_DAYS))["items"]
     return _clinic_page(
@@ -320,7 +317,7 @@ def move_booking(
     form: SignedInForm,
     session: SessionDep,
 ) -> Response:
-    clinic, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
+    clinic, _, patient = _booking_of_page(request, session, portal, clinic_id, booking_id)
     data = _model(BookingMove, {"slot_id": form.get("slot_id")})
     moved, _ = booking.move_by_clinic(session, portal.principal, booking_id, data.slot_id)
     when = Formats(page_language(request), clinic.time_zone).moment(moved.starts_at)
