@@ -25,7 +25,7 @@ from ecg_ml.digitize.feedback import RETAKE_HINTS
 from ecg_ml.labels import LABELS
 from ecg_ml.recommend import DISCLAIMER, FINDING_TEXTS, REASON_TEXTS, RECOMMENDATION_TEXTS, TRIAGE_TEXTS
 from i18n import N_, Language, gettext, pick_localized
-from services.accounts.models import Role, User
+from services.accounts.models import User
 from services.auth import Principal
 from services.clinics.models import Clinic
 from services.db import run_after_commit, run_after_rollback
@@ -305,12 +305,13 @@ def get_clinic_study(session: Session, principal: Principal, study_id: uuid.UUID
     return study
 
 
-def audit(session: Session, principal: Principal, action: str, study: Study, **detail: Any) -> None:
-    """Record a read (or change) of a study's medical content by someone other than its patient."""
+def audit(session: Session, actor: Principal | User, action: str, study: Study, **detail: Any) -> None:
+    """Record a read (or change) of a study's medical content by someone other than its patient,
+    or the patient's own deletion of it."""
     session.add(
         AuditEvent(
-            actor_id=principal.id,
-            actor_role=str(principal.role),
+            actor_id=actor.id,
+            actor_role=str(actor.role),
             action=action,
             object_type="ecg_study",
             object_id=study.id,
@@ -702,17 +703,7 @@ def delete_study(session: Session, store: BlobStore, patient: User, study_id: uu
     study = get_own_study(session, patient, study_id)
     result = session.get(StudyResult, study.id)
     keys = [study.blob_key] + ([result.signal_blob_key] if result is not None else [])
-    session.add(
-        AuditEvent(
-            actor_id=patient.id,
-            actor_role=str(Role.patient),
-            action="study.deleted",
-            object_type="ecg_study",
-            object_id=study.id,
-            subject_id=patient.id,
-            detail={"source": str(study.source)},
-        )
-    )
+    audit(session, patient, "study.deleted", study, source=str(study.source))
     # Its result and reviews go with it: ON DELETE CASCADE (PostgreSQL, and SQLite with its
     # foreign-key pragma on).
     session.delete(study)
