@@ -107,6 +107,21 @@ def test_a_printout_gives_the_full_records_heart_rate() -> None:
     assert m.qrs_ms is not None and m.pr_ms is not None and m.qt_ms is not None
 
 
+def test_stray_spikes_on_a_lone_rhythm_strip_cost_no_beats() -> None:
+    """A digitised photo's strip can carry a few tall artefacts (a crease, a label): detectors that
+    set their threshold from the tallest peaks then miss the real beats, and must not out-vote
+    NeuroKit's."""
+    full = record("NORM")
+    strip = np.full_like(full.signal, np.nan)
+    t = np.arange(full.signal.shape[0])
+    strip[:, 1] = full.signal[:, 1]
+    for at in (700, 1400, 2600):
+        strip[:, 1] += 3.5 * np.exp(-0.5 * ((t - at) / 8) ** 2)
+    m = measure(ECGRecord(signal=strip, fs=full.fs))
+    assert m.beats == measured("NORM").beats
+    assert m.heart_rate_bpm == pytest.approx(measured("NORM").heart_rate_bpm, abs=2)
+
+
 def test_the_rhythm_lead_is_the_longest_finite_stretch() -> None:
     signal = record("NORM").signal.copy()
     signal[:, 1] = np.nan  # no lead II at all
