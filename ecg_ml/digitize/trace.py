@@ -361,7 +361,7 @@ def _centre_line(
     horizontal crossing of that row."""
     flat = np.isfinite(y) & ~steep
     point_x, point_y, point_column = [xs[flat].astype(np.float64)], [y[flat]], [np.flatnonzero(flat)]
-    half_window = int(np.ceil(width)) + 2
+    half_window = 2 * int(np.ceil(width)) + 3
     w = ink.shape[1]
     for i in np.flatnonzero(steep):
         x = int(xs[i])
@@ -382,6 +382,23 @@ def _centre_line(
             & (reach_left < centre)
             & (reach_right < patch.shape[1] - 1 - centre)
         )
+        # Two strokes a line apart (the up and down flanks of a narrow spike) cross a row as one
+        # blob up to two lines wide: each flank's centre lies about half a line inside the blob's
+        # edges (half a line less a pixel scored best on the development set: fold 9, +0.5 dB on
+        # scans and easy photos of seed 11 after choosing it on seed 7; half a line: +0.25 dB).
+        twin = np.flatnonzero(
+            inked[:, centre]
+            & (crossing > width + 2)
+            & (crossing <= 2 * width + 3)
+            & (reach_left < centre)
+            & (reach_right < patch.shape[1] - 1 - centre)
+        )
+        if twin.size:
+            inset = width / 2 - 1
+            point_x.append(left + centre - reach_left[twin] + inset)
+            point_x.append(left + centre + reach_right[twin] - inset)
+            point_y += [(a + twin).astype(np.float64)] * 2
+            point_column += [np.full(twin.size, i)] * 2
         if rows.size == 0:
             point_x.append(np.array([float(x)]))
             point_y.append(np.array([y[i]]))
