@@ -138,8 +138,7 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
         if page.touches_border(corners, image.shape):
             raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
-    if unpulsed_row(mask, pulses, grid):
-        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "a row of traces without its calibration pulse")
+    pulses, pulse_inferred = completed_pulses(mask, pulses, grid)
     gain, speed = pulse_gain_and_speed(pulses, grid)
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
         speed = 25.0  # a narrow pulse, but rows 250 mm long: 10 s at 25 mm/s, not 20 s at 12.5
@@ -155,6 +154,7 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
         raise UnreadablePhoto(feedback.GLARE)
     clock.lap("traces")
     quality["problems"] += ["glare"] if glare > GLARE_SHARE else []
+    quality["problems"] += ["calibration_pulse_missing"] if pulse_inferred else []
     if overlay and maps is not None:  # the page as the traces were read: straightened too
         flat = cv2.remap(flat, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     drawn = draw_overlay(flat, points, pulses) if overlay else None
@@ -181,10 +181,10 @@ def row_spacing(pulses: list[Pulse], grid: Grid) -> float:
     return float(np.median(np.diff([p.y_base for p in pulses])))
 
 
-def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> bool:
-    """Whether a row of traces runs above the first pulse's row or below the last one's (its pulse
-    cut off or not printed): the rows could not be told apart, and reading the others as if they
-    were the first ones would put leads in the wrong places."""
+def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | None:
+    """The baseline (px) of a row of traces one spacing above the first pulse's row or below the
+    last one's (its pulse cut off by the photo's edge, or not printed); None when there is none.
+    Its baseline is the band's most inked pixel row (a trace's flat stretches lie on it)."""
     baselines = [p.y_base for p in pulses]
     spacing = row_spacing(pulses, grid)
     left = round(max(p.x_end for p in pulses) + grid.px_per_mm_x)
@@ -193,10 +193,38 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> bool:
         a, b = round(centre - 0.25 * spacing), round(centre + 0.25 * spacing)
         if a < 0 or b > h:
             continue
-        inked = mask[a:b, left:].any(axis=0)
+        band = mask[a:b, left:]
+        inked = band.any(axis=0)
         if inked.size and inked.mean() > 0.7:
-            return True
-    return False
+            return float(a + np.argmax(band.sum(axis=1)))
+    return None
+
+
+def completed_pulses(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple[list[Pulse], bool]:
+    """The pulses, with one inferred for a row whose own the photo cut off (or the cart left out),
+    and whether one was. A second such row refuses the page: the rows cannot be told apart, and
+    reading them as the first ones would put leads in the wrong places."""
+    unpulsed = unpulsed_row(mask, pulses, grid)
+    if unpulsed is None:
+        return pulses, False
+    pulses = with_inferred_pulse(pulses, unpulsed)
+    if unpulsed_row(mask, pulses, grid) is not None:
+        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "rows without their calibration pulse")
+    return pulses, True
+
+
+def with_inferred_pulse(pulses: list[Pulse], baseline: float) -> list[Pulse]:
+    """The pulses with one for the row at `baseline` whose own is missing: where and how tall the
+    nearest row's is (carts print every row's pulse in the same columns, at the same gain)."""
+    nearest = min(pulses, key=lambda p: abs(p.y_base - baseline))
+    inferred = Pulse(
+        x_rise=nearest.x_rise,
+        x_fall=nearest.x_fall,
+        y_base=baseline,
+        y_top=baseline - (nearest.y_base - nearest.y_top),
+        x_end=nearest.x_end,
+    )
+    return sorted([*pulses, inferred], key=lambda p: p.y_base)
 
 
 def printed_row_mm(runs: Runs, pulses: list[Pulse], grid: Grid, page_w: int) -> float:

@@ -180,11 +180,23 @@ def test_a_small_photo_is_enlarged_to_the_working_scale() -> None:
     assert challenge_snr(result.signal, truth("scan_3x4_norm")) >= 12.0
 
 
-def test_a_row_without_its_calibration_pulse_refuses_the_page() -> None:
-    """The first row's pulse covered: reading rows 2-4 as if they were rows 1-3 would put every
-    lead in the wrong place, so the page is refused."""
+def test_a_row_whose_pulse_is_cut_off_is_read_with_its_neighbours() -> None:
+    """The first row's pulse covered (cut off by the photo's edge, or not printed): the row is read
+    with the pulse of the row below moved up one row spacing, every lead in its place (reading
+    rows 2-4 as rows 1-3 would score far lower), and the page says so."""
     page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
     page[250:500, 60:215] = 255
+    result = digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert result.layout == "3x4+1"
+    assert "calibration_pulse_missing" in result.quality["problems"]
+    assert challenge_snr(result.signal, truth("scan_3x4_norm")) > 12.5
+
+
+def test_two_rows_without_their_pulses_refuse_the_page() -> None:
+    """Two pulses covered: which rows are which cannot be told, so the page is refused."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    page[250:500, 60:215] = 255
+    page[1380:1620, 60:215] = 255
     with pytest.raises(UnreadablePhoto) as refused:
         digitize_image(cv2.imencode(".png", page)[1].tobytes())
     assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
