@@ -182,14 +182,19 @@ def row_spacing(pulses: list[Pulse], grid: Grid) -> float:
 
 
 def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | None:
-    """The baseline (px) of a row of traces one spacing above the first pulse's row or below the
-    last one's (its pulse cut off by the photo's edge, or not printed); None when there is none.
-    Its baseline is the band's most inked pixel row (a trace's flat stretches lie on it)."""
+    """The baseline (px) of a row of traces without a pulse: one spacing above the first pulse's
+    row or below the last one's (its pulse cut off by the photo's edge, or not printed), or midway
+    between two pulses twice the spacing apart (a pulse not found); None when there is none. Its
+    baseline is the band's most inked pixel row (a trace's flat stretches lie on it)."""
     baselines = [p.y_base for p in pulses]
-    spacing = row_spacing(pulses, grid)
+    gaps = np.diff(baselines)
+    spacing = float(gaps.min()) if gaps.size else row_spacing(pulses, grid)
     left = round(max(p.x_end for p in pulses) + grid.px_per_mm_x)
     h = mask.shape[0]
-    for centre in (baselines[0] - spacing, baselines[-1] + spacing):
+    between = [
+        (a + b) / 2 for a, b, gap in zip(baselines, baselines[1:], gaps, strict=False) if gap > 1.7 * spacing
+    ]
+    for centre in (baselines[0] - spacing, baselines[-1] + spacing, *between):
         a, b = round(centre - 0.25 * spacing), round(centre + 0.25 * spacing)
         if a < 0 or b > h:
             continue

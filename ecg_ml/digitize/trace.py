@@ -10,6 +10,7 @@ from ecg_ml.digitize.grid import Grid
 SPEEDS = (12.5, 25.0, 50.0)  # mm/s
 GAINS = (2.5, 5.0, 10.0, 20.0)  # mm/mV
 PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
+PULSE_GAP_MM = 0.6  # gaps bridged in a pulse's stroke (ecg00032: rows 3-4 found with 0.6, not 0.3)
 
 
 @dataclass
@@ -57,9 +58,10 @@ def find_pulses(mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width
     w = mask.shape[1]
     min_height = 3.5 * grid.px_per_mm_y
     edges: list[tuple[float, float, float]] = []  # x, top, bottom of long vertical strokes
+    gap = PULSE_GAP_MM * grid.px_per_mm_y
     for x in range(w // 5):
         starts, stops = runs.column(x)
-        for a, b in zip(starts, stops, strict=True):
+        for a, b in _bridged(starts, stops, gap):
             if b - a >= min_height:
                 edges.append((float(x), float(a), float(b)))
     strokes = _merge_strokes(edges, width)
@@ -83,6 +85,18 @@ def find_pulses(mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width
             used.update((i, j))
     pulses.sort(key=lambda p: p.y_base)
     return _aligned(pulses, grid)
+
+
+def _bridged(starts: np.ndarray, stops: np.ndarray, gap: float) -> list[tuple[int, int]]:
+    """A column's runs with gaps up to `gap` px bridged: a thin pulse stroke, faint on a phone
+    photo, falls apart into pieces under the ink threshold."""
+    out: list[tuple[int, int]] = []
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        if out and a - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
 
 
 def _aligned(pulses: list[Pulse], grid: Grid) -> list[Pulse]:

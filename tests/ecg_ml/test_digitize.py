@@ -180,12 +180,13 @@ def test_a_small_photo_is_enlarged_to_the_working_scale() -> None:
     assert challenge_snr(result.signal, truth("scan_3x4_norm")) >= 12.0
 
 
-def test_a_row_whose_pulse_is_cut_off_is_read_with_its_neighbours() -> None:
-    """The first row's pulse covered (cut off by the photo's edge, or not printed): the row is read
-    with the pulse of the row below moved up one row spacing, every lead in its place (reading
-    rows 2-4 as rows 1-3 would score far lower), and the page says so."""
+@pytest.mark.parametrize("rows", [slice(250, 500), slice(640, 800)], ids=["first row", "second row"])
+def test_a_row_whose_pulse_is_missing_is_read_with_its_neighbours(rows: slice) -> None:
+    """One row's pulse covered (cut off by the photo's edge, or not found): the row is read with
+    the nearest row's pulse moved to it, every lead in its place (reading the rows as if there
+    were three would score far lower), and the page says so."""
     page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
-    page[250:500, 60:215] = 255
+    page[rows, 60:200] = 255  # the pulse and its stubs; the trace starts at x = 208
     result = digitize_image(cv2.imencode(".png", page)[1].tobytes())
     assert result.layout == "3x4+1"
     assert "calibration_pulse_missing" in result.quality["problems"]
