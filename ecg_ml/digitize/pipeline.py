@@ -37,6 +37,7 @@ MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 t
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
 GLARE_SHARE = 0.03
 MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
+PULSE_BRIDGE_MM = 0.6  # second look for pulses: gaps bridged (ecg00032: rows 3-4 found with 0.6, not 0.3)
 
 LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
@@ -130,7 +131,7 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
 
     runs = vertical_runs(mask)
     width = line_width(runs)
-    pulses = find_pulses(mask, views.ink, runs, grid, width)
+    pulses, pulse_inferred = calibration_pulses(mask, views.ink, runs, grid, width)
     clock.lap("pulses")
     if len(pulses) == 0:
         if glare > GLARE_SHARE:
@@ -138,7 +139,6 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
         if page.touches_border(corners, image.shape):
             raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
-    pulses, pulse_inferred = completed_pulses(mask, pulses, grid)
     gain, speed = pulse_gain_and_speed(pulses, grid)
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
         speed = 25.0  # a narrow pulse, but rows 250 mm long: 10 s at 25 mm/s, not 20 s at 12.5
@@ -188,12 +188,13 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | N
     baseline is the band's most inked pixel row (a trace's flat stretches lie on it)."""
     baselines = [p.y_base for p in pulses]
     gaps = np.diff(baselines)
-    spacing = float(gaps.min()) if gaps.size else row_spacing(pulses, grid)
+    spacing = row_spacing(pulses, grid)
     left = round(max(p.x_end for p in pulses) + grid.px_per_mm_x)
     h = mask.shape[0]
-    between = [
-        (a + b) / 2 for a, b, gap in zip(baselines, baselines[1:], gaps, strict=False) if gap > 1.7 * spacing
-    ]
+    # With one pulse missing in the middle the median gap may be the double one: the least is not.
+    least = float(gaps.min()) if gaps.size else spacing
+    pairs = zip(baselines, baselines[1:], gaps, strict=False)
+    between = [(a + b) / 2 for a, b, gap in pairs if gap > 1.7 * least]
     for centre in (baselines[0] - spacing, baselines[-1] + spacing, *between):
         a, b = round(centre - 0.25 * spacing), round(centre + 0.25 * spacing)
         if a < 0 or b > h:
@@ -203,6 +204,26 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | N
         if inked.size and inked.mean() > 0.7:
             return float(a + np.argmax(band.sum(axis=1)))
     return None
+
+
+def calibration_pulses(
+    mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float
+) -> tuple[list[Pulse], bool]:
+    """The rows' pulses, completed (completed_pulses), and whether one was inferred. Where they
+    cannot be completed, or none is found, they are looked for again with short gaps in the
+    strokes bridged (a thin pulse on a phone photo falls apart under the ink threshold), and
+    those taken if there are more. Only then: bridging moves the ends of strokes that were
+    whole, and with them a pulse's measured height and time 0. No pulse at all: an empty list."""
+    pulses = find_pulses(mask, ink, runs, grid, width)
+    if pulses:
+        try:
+            return completed_pulses(mask, pulses, grid)
+        except UnreadablePhoto:
+            pass
+    bridged = find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM)
+    if len(bridged) > len(pulses):
+        pulses = bridged
+    return completed_pulses(mask, pulses, grid) if pulses else ([], False)
 
 
 def completed_pulses(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple[list[Pulse], bool]:

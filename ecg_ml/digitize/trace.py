@@ -10,7 +10,6 @@ from ecg_ml.digitize.grid import Grid
 SPEEDS = (12.5, 25.0, 50.0)  # mm/s
 GAINS = (2.5, 5.0, 10.0, 20.0)  # mm/mV
 PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
-PULSE_GAP_MM = 0.6  # gaps bridged in a pulse's stroke (ecg00032: rows 3-4 found with 0.6, not 0.3)
 
 
 @dataclass
@@ -52,13 +51,16 @@ def line_width(runs: Runs) -> float:
     return float(max(1.0, np.median(lengths)))
 
 
-def find_pulses(mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float) -> list[Pulse]:
+def find_pulses(
+    mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float, bridge_mm: float = 0.0
+) -> list[Pulse]:
     """Calibration pulses in the left fifth of the page: two vertical strokes of equal height, 0.2 s
-    apart at 12.5/25/50 mm/s, joined by a top stroke."""
+    apart at 12.5/25/50 mm/s, joined by a top stroke. With `bridge_mm`, gaps that short in a
+    stroke are bridged (a thin pulse on a phone photo falls apart under the ink threshold)."""
     w = mask.shape[1]
     min_height = 3.5 * grid.px_per_mm_y
     edges: list[tuple[float, float, float]] = []  # x, top, bottom of long vertical strokes
-    gap = PULSE_GAP_MM * grid.px_per_mm_y
+    gap = bridge_mm * grid.px_per_mm_y
     for x in range(w // 5):
         starts, stops = runs.column(x)
         for a, b in _bridged(starts, stops, gap):
@@ -88,8 +90,7 @@ def find_pulses(mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width
 
 
 def _bridged(starts: np.ndarray, stops: np.ndarray, gap: float) -> list[tuple[int, int]]:
-    """A column's runs with gaps up to `gap` px bridged: a thin pulse stroke, faint on a phone
-    photo, falls apart into pieces under the ink threshold."""
+    """A column's runs, those at most `gap` px apart joined."""
     out: list[tuple[int, int]] = []
     for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
         if out and a - out[-1][1] <= gap:
