@@ -211,7 +211,9 @@ def test_paper_speed_from_the_pulse_width() -> None:
     assert pulse_speed(20.0) is None
 
 
-@pytest.mark.parametrize(("name", "hand_bpm"), [("ecg00029.jpg", 72), ("ecg00044.jpg", 96)])
+@pytest.mark.parametrize(
+    ("name", "hand_bpm"), [("ecg00029.jpg", 72), ("ecg00032.jpg", 106), ("ecg00044.jpg", 96)]
+)
 def test_real_phone_photos_are_read(name: str, hand_bpm: float) -> None:
     """Real phone photos of paper ECGs (ecg-image-kit samples, no true signal): every lead read,
     25 mm/s and 10 mm/mV as printed, and the rhythm strip's rate within 3 bpm of the rate
