@@ -33,6 +33,7 @@ measurements"); bench/ecg_measure_validation.py reproduces it. In short:
 Quality is judged by quality.assess(); measure() measures what it is given.
 """
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -233,22 +234,29 @@ def _detectors_agree(per_method: list[np.ndarray], tolerance: int) -> np.ndarray
     """The beats more than half of the detectors found within `tolerance` samples of each other,
     each at the first detector's sample where it voted (the others' median otherwise)."""
     per_method = _voting(per_method, tolerance)
-    times = np.concatenate(per_method)
-    owners = np.concatenate([np.full(p.size, k) for k, p in enumerate(per_method)])
+    beats: list[int] = []
+    for group, voters in _groups(dict(enumerate(per_method)), tolerance):
+        if 2 * np.unique(voters).size > len(per_method):
+            first = group[voters == 0]
+            beats.append(int(first[0]) if first.size else int(np.median(group)))
+    return np.array(beats, dtype=np.int64)
+
+
+def _groups(found: dict[int, np.ndarray], tolerance: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The times of all `found` (by their owner: a lead or a detector) in groups, each starting
+    at its earliest time and holding the times up to `tolerance` samples later; with each group,
+    who found its times."""
+    times = np.concatenate(list(found.values()))
+    owners = np.concatenate([np.full(p.size, owner) for owner, p in found.items()])
     order = np.argsort(times, kind="stable")
     times, owners = times[order], owners[order]
-    beats: list[int] = []
     i = 0
     while i < times.size:
         j = i
         while j + 1 < times.size and times[j + 1] - times[i] <= tolerance:
             j += 1
-        group, voters = times[i : j + 1], owners[i : j + 1]
-        if 2 * np.unique(voters).size > len(per_method):
-            first = group[voters == 0]
-            beats.append(int(first[0]) if first.size else int(np.median(group)))
+        yield times[i : j + 1], owners[i : j + 1]
         i = j + 1
-    return np.array(beats, dtype=np.int64)
 
 
 def _interior(prep: Prepared, lead: int, times: np.ndarray) -> np.ndarray:
@@ -266,21 +274,12 @@ def _consensus(prep: Prepared, per_lead: dict[int, np.ndarray], tolerance: int) 
     see them (those with signal there, away from the ends of their stretches; on a printout:
     lead II and the three leads of that column), and by two of them when two or more could."""
     votes = {lead: peaks[_interior(prep, lead, peaks)] for lead, peaks in per_lead.items()}
-    times = np.concatenate(list(votes.values()))
-    owners = np.concatenate([np.full(p.size, lead) for lead, p in votes.items()])
-    order = np.argsort(times, kind="stable")
-    times, owners = times[order], owners[order]
     beats: list[float] = []
-    i = 0
-    while i < times.size:
-        j = i
-        while j + 1 < times.size and times[j + 1] - times[i] <= tolerance:
-            j += 1
-        t = float(np.median(times[i : j + 1]))
+    for group, leads in _groups(votes, tolerance):
+        t = float(np.median(group))
         covering = sum(bool(_interior(prep, lead, np.array([t]))[0]) for lead in per_lead)
-        if np.unique(owners[i : j + 1]).size >= max(min(2, covering), (covering + 1) // 2):
+        if np.unique(leads).size >= max(min(2, covering), (covering + 1) // 2):
             beats.append(t)
-        i = j + 1
     return np.array(beats)
 
 
