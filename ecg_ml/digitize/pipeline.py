@@ -184,7 +184,7 @@ def row_spacing(pulses: list[Pulse], grid: Grid) -> float:
 def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | None:
     """The baseline (px) of a row of traces without a pulse: one spacing above the first pulse's
     row or below the last one's (its pulse cut off by the photo's edge, or not printed), or midway
-    between two pulses twice the spacing apart (a pulse not found); None when there is none. Its
+    between two pulses twice the least gap apart (a pulse not found); None when there is none. Its
     baseline is the band's most inked pixel row (a trace's flat stretches lie on it)."""
     baselines = [p.y_base for p in pulses]
     gaps = np.diff(baselines)
