@@ -72,18 +72,13 @@ BENCH_ENV = {
 os.environ.update(BENCH_ENV)
 os.environ.pop("CARDIOALERT_REDIS_URL", None)
 
-from sqlalchemy import Engine, insert, text
-from sqlmodel import Session, select
+from load_seeding import seed_clinics_and_slots, seed_patients  # bench/, after the environment
+from sqlalchemy import Engine, text
+from sqlmodel import select
 
-from booking.models import Resource, ResourceKind, Schedule, Slot, SlotStatus
-from booking.repository import BookingRepository
-from booking.service import clinic_today, materialize_slots
-from clinics_seed import load_clinics
-from services.accounts.models import AuthSession, User
-from services.clinics.models import Clinic, ClinicService
+from booking.models import Slot, SlotStatus
 from services.db import make_engine, utcnow
 from services.migrations import upgrade_to_head
-from services.security import create_access_token
 from tests.infra import create_database, drop_database, provide_services
 
 LUA = ROOT / "bench" / "wrk" / "booking_load.lua"
@@ -135,62 +130,9 @@ class Seeded:
 # Seeding
 
 
-def seed_clinics_and_slots(engine: Engine, days: int) -> list[uuid.UUID]:
-    """The demo clinics, each with one ECG room open every day 08:00-18:00 for `days` days."""
-    every_day = [{"weekday": day, "start": "08:00", "end": "18:00"} for day in range(7)]
-    with Session(engine) as session:
-        load_clinics(session)
-        session.commit()
-        clinics = session.exec(select(Clinic).order_by(Clinic.slug)).all()
-        repository = BookingRepository(session)
-        for clinic in clinics:
-            room = Resource(clinic_id=clinic.id, name="ECG room 1", kind=ResourceKind.room)
-            today = clinic_today(clinic, utcnow())
-            schedule = Schedule(
-                clinic_id=clinic.id,
-                resource_id=room.id,
-                service=ClinicService.ecg,
-                rules=every_day,
-                slot_minutes=SLOT_MINUTES,
-                capacity=CAPACITY,
-                valid_from=today,
-            )
-            repository.add(room, schedule)
-            materialize_slots(repository, schedule, clinic, today, today + timedelta(days=days))
-        session.commit()
-        return [clinic.id for clinic in clinics]
-
-
-def seed_patients(engine: Engine, count: int) -> list[str]:
-    """`count` patients, each signed in once; their access tokens."""
-    now = utcnow()
-    users, sessions, tokens = [], [], []
-    for number in range(count):
-        user_id, session_id = uuid.uuid4(), uuid.uuid4()
-        users.append(
-            {
-                "id": user_id,
-                "role": "patient",
-                "email": f"load{number}@example.uz",
-                "password_hash": "!",
-                "full_name": f"Load Patient {number}",
-                "time_zone": "Asia/Tashkent",
-                "is_active": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        sessions.append({"id": session_id, "user_id": user_id, "created_at": now, "last_used_at": now})
-        tokens.append(create_access_token(user_id, "patient", session_id)[0])
-    with engine.begin() as connection:
-        connection.execute(insert(User), users)
-        connection.execute(insert(AuthSession), sessions)
-    return tokens
-
-
 def seed(engine: Engine, patients: int, booking_days: int) -> Seeded:
-    clinic_ids = seed_clinics_and_slots(engine, days=8 + booking_days)
-    tokens = seed_patients(engine, patients)
+    clinic_ids = seed_clinics_and_slots(engine, 8 + booking_days, SLOT_MINUTES, CAPACITY)
+    tokens = [token for _, token in seed_patients(engine, patients)]
     first_bookable = utcnow() + timedelta(days=8)
     with engine.connect() as connection:
         rows = connection.execute(

@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -72,19 +71,14 @@ BENCH_ENV = {
 }
 os.environ.update(BENCH_ENV)
 
-from sqlalchemy import insert
+from load_seeding import seed_clinics_and_slots, seed_patients  # bench/, after the environment
 from sqlmodel import Session, select
 
-from booking.models import Resource, ResourceKind, Schedule, Slot, SlotStatus
-from booking.repository import BookingRepository
-from booking.service import clinic_today, materialize_slots
-from clinics_seed import load_clinics
-from services.accounts.models import AuthSession, User
-from services.clinics.models import Clinic, ClinicService
+from booking.models import Slot, SlotStatus
+from services.accounts.models import User
 from services.db import get_engine, utcnow
 from services.migrations import upgrade_to_head
 from services.redis_client import get_redis
-from services.security import create_access_token
 from tests.services.studies.support import RECORD, make_analysed_study
 
 LOCUSTFILE = ROOT / "bench" / "locust" / "mobile.py"
@@ -107,66 +101,27 @@ uvicorn.Server(config).run(sockets=[sock])
 
 def seed(patients: int, days: int) -> dict[str, object]:
     engine = get_engine()
-    every_day = [{"weekday": day, "start": "08:00", "end": "18:00"} for day in range(7)]
-    with Session(engine, expire_on_commit=False) as session:
-        load_clinics(session)
-        session.commit()
-        clinics = session.exec(select(Clinic).order_by(Clinic.slug)).all()
-        repository = BookingRepository(session)
-        for clinic in clinics:
-            room = Resource(clinic_id=clinic.id, name="ECG room 1", kind=ResourceKind.room)
-            today = clinic_today(clinic, utcnow())
-            schedule = Schedule(
-                clinic_id=clinic.id,
-                resource_id=room.id,
-                service=ClinicService.ecg,
-                rules=every_day,
-                slot_minutes=15,
-                capacity=50,
-                valid_from=today,
-            )
-            repository.add(room, schedule)
-            materialize_slots(repository, schedule, clinic, today, today + timedelta(days=days))
-        session.commit()
+    clinic_ids = seed_clinics_and_slots(engine, days, slot_minutes=15, capacity=50)
+    with Session(engine) as session:
         # Holds go to slots from day 8 on, so the 7-day searches see the same data all along.
         bookable = session.exec(
             select(Slot.id).where(
                 Slot.starts_at >= utcnow() + timedelta(days=8), Slot.status == SlotStatus.open
             )
         ).all()
-    now = utcnow()
-    users, sessions, tokens = [], [], []
-    for number in range(patients):
-        user_id, session_id = uuid.uuid4(), uuid.uuid4()
-        users.append(
-            {
-                "id": user_id,
-                "role": "patient",
-                "email": f"load{number}@example.uz",
-                "password_hash": "!",
-                "full_name": f"Load Patient {number}",
-                "time_zone": "Asia/Tashkent",
-                "is_active": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        sessions.append({"id": session_id, "user_id": user_id, "created_at": now, "last_used_at": now})
-        tokens.append(create_access_token(user_id, "patient", session_id)[0])
-    with engine.begin() as connection:
-        connection.execute(insert(User), users)
-        connection.execute(insert(AuthSession), sessions)
+    seeded = seed_patients(engine, patients)
     studies = []
     with Session(engine, expire_on_commit=False) as session:
-        for row in users:
-            patient = session.get(User, row["id"])
+        for user_id, _ in seeded:
+            patient = session.get(User, user_id)
             assert patient is not None
             studies.append(str(make_analysed_study(session, patient, None).id))
     return {
-        "clinic_ids": [str(clinic.id) for clinic in clinics],
+        "clinic_ids": [str(clinic_id) for clinic_id in clinic_ids],
         "slot_ids": [str(slot_id) for slot_id in bookable],
         "patients": [
-            {"token": token, "study_id": study_id} for token, study_id in zip(tokens, studies, strict=True)
+            {"token": token, "study_id": study_id}
+            for (_, token), study_id in zip(seeded, studies, strict=True)
         ],
         "record_dir": str(RECORD.parent),
     }
