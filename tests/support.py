@@ -6,11 +6,16 @@ back (everything is still rolled back at the end of the test)."""
 
 import os
 import secrets
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from services import security
@@ -133,3 +138,24 @@ def _clear_setting_caches() -> None:
     get_redis.cache_clear()
     get_blob_store.cache_clear()
     security.password_hasher.cache_clear()
+
+
+@contextmanager
+def small_tmpfs(size: str, why_skipped: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "256k") mounted on a fresh directory: a disk that really fills
+    up. Mounting needs root (CI and dev machines run as root); elsewhere the test is skipped,
+    saying `why_skipped`."""
+    mount_point = Path(tempfile.mkdtemp(prefix="cardioalert-full-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        mount_point.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here (needs root); {why_skipped}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+        shutil.rmtree(mount_point, ignore_errors=True)

@@ -5,8 +5,6 @@ import base64
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +35,7 @@ from services.storage import (
     write_and_sync,
 )
 from tests.infra import _free_port
-from tests.support import settings_changed
+from tests.support import settings_changed, small_tmpfs
 
 KEY_A = secrets.token_bytes(32)
 KEY_B = secrets.token_bytes(32)
@@ -215,21 +213,9 @@ def test_a_write_to_a_full_device_is_storage_full(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_filesystem() -> Iterator[Path]:
-    """A 256 KiB tmpfs: a disk that really fills up. Needs root (CI and dev machines run as root)."""
-    mount_point = Path(tempfile.mkdtemp(prefix="cardioalert-full-"))
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        mount_point.rmdir()
-        pytest.skip("cannot mount a tmpfs here (needs root); /dev/full covers the error mapping")
-    try:
+    """A 256 KiB tmpfs: a disk that really fills up."""
+    with small_tmpfs("256k", "/dev/full covers the error mapping") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
-        shutil.rmtree(mount_point, ignore_errors=True)
 
 
 def test_a_full_disk_keeps_the_old_blob_and_leaves_no_partial_file(tiny_filesystem: Path) -> None:

@@ -8,8 +8,6 @@ object, no partial file. An upload whose row cannot be written leaves no object 
 that cannot store its signal leaves no result; run again with room, it completes once."""
 
 import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from services.studies import service as studies_service
 from services.studies import tasks
 from services.studies.models import Study, StudyResult, StudyStatus
 from tests.infra import _free_port
-from tests.support import make_user, settings_changed, sign_in
+from tests.support import make_user, settings_changed, sign_in, small_tmpfs
 
 PTBXL = Path(__file__).resolve().parents[2] / "data" / "ptbxl"
 BUCKET = "cardioalert-fault-drill"
@@ -155,23 +153,14 @@ def test_an_upload_whose_row_fails_leaves_no_object_in_the_bucket(
 
 @pytest.fixture
 def full_disk() -> Iterator[Path]:
-    """A 512 KiB tmpfs as the blob directory. Needs root (CI and dev machines run as root);
-    elsewhere tests/services/test_storage.py covers the same error through /dev/full."""
-    mount_point = Path(tempfile.mkdtemp(prefix="cardioalert-full-"))
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        mount_point.rmdir()
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        with settings_changed(CARDIOALERT_BLOB_DIR=str(mount_point)):
-            yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
-        shutil.rmtree(mount_point, ignore_errors=True)
+    """A 512 KiB tmpfs as the blob directory."""
+    with (
+        small_tmpfs(
+            "512k", "tests/services/test_storage.py covers the same error through /dev/full"
+        ) as mount_point,
+        settings_changed(CARDIOALERT_BLOB_DIR=str(mount_point)),
+    ):
+        yield mount_point
 
 
 def fill(directory: Path, leave_bytes: int) -> Path:
