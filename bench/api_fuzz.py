@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.infra import create_database, drop_database, provide_services
+from tests.infra import api_answers, create_database, drop_database, provide_services
 
 RUN_ID = secrets.token_hex(4)
 DATABASE = f"cardioalert_fuzz_{RUN_ID}"
@@ -82,12 +82,8 @@ def start_api(port: int, log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except requests.RequestException:
-            time.sleep(0.1)
+    if api_answers(f"http://127.0.0.1:{port}"):
+        return server
     server.terminate()
     raise SystemExit(f"the API did not start; see {log}")
 

@@ -34,6 +34,10 @@ import numpy as np
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.infra import api_answers
+
 PTBXL = ROOT / "tests" / "data" / "ptbxl"
 
 
@@ -128,7 +132,6 @@ async def concurrent(base: str, count: int) -> None:
 
 
 def batch_cli(records: int) -> None:
-    sys.path.insert(0, str(ROOT))
     import wfdb
 
     from ecg_ml.data import load_ptbxl_500
@@ -224,12 +227,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        api_answers(base, pause=0.2)
         asyncio.run(latency(base, args.latency_runs))
         asyncio.run(concurrent(base, args.uploads))
     finally:

@@ -17,6 +17,7 @@ import time
 from glob import glob
 from pathlib import Path
 
+import httpx
 import psycopg
 import redis
 
@@ -45,6 +46,18 @@ def postgres_answers(url: str) -> bool:
             return True
     except psycopg.OperationalError:
         return False
+
+
+def api_answers(base: str, tries: int = 300, pause: float = 0.1) -> bool:
+    """Whether the API at `base` (a freshly started process) answers GET /healthz with 200 within
+    `tries` tries, `pause` seconds apart while it does not listen yet."""
+    for _ in range(tries):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(pause)
+    return False
 
 
 def redis_answers(url: str) -> bool:

@@ -32,7 +32,7 @@ from notifications.models import Notification
 from services.accounts.models import Role
 from services.db import make_engine, utcnow
 from services.migrations import upgrade_to_head
-from tests.infra import ServiceUnavailableError, ThrowawayPostgres, _free_port, create_database
+from tests.infra import ServiceUnavailableError, ThrowawayPostgres, _free_port, api_answers, create_database
 from tests.support import make_clinic, make_user, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,13 +121,7 @@ def api(database: tuple[str, Engine], tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
+        if not api_answers(base):
             pytest.fail(f"the API did not start:\n{log.read_text()[-3000:]}")
         yield base
         assert process.poll() is None, "the API process must survive the outage"
