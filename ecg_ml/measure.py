@@ -14,7 +14,9 @@ measurements"); bench/ecg_measure_validation.py reproduces it. In short:
   half of the leads agree on are the reference; the leads that hold the longest finite stretch
   are the rhythm lead candidates, and the rhythm lead is lead II when it agrees with the
   reference about as well as the best lead, else the best lead. On a printout only the rhythm
-  strip is long enough, so it is lead II.
+  strip is long enough, so it is lead II. Where the rhythm lead has no signal (a page without a
+  full rhythm strip: 6x2, 3x4 alone), the beats come from the lead that sees that stretch,
+  agreeing best with the others; RR intervals never span two leads.
 - Rhythm: irregular when the RR intervals' coefficient of variation (SD / mean) exceeds
   IRREGULAR_CV. Chosen on PTB-XL folds 1-8 (atrial fibrillation against sinus rhythm); premature
   beats and sinus arrhythmia make a record irregular too, as they make its RR irregular.
@@ -292,7 +294,8 @@ def _agreement(peaks: np.ndarray, reference: np.ndarray, tolerance: int) -> floa
 
 
 def detect_r_peaks(prep: Prepared) -> RPeaks | None:
-    """R peaks of the rhythm lead (see the module's docstring); None without a usable lead."""
+    """R peaks of the rhythm lead (see the module's docstring), and of other leads where the
+    rhythm lead has no signal (see _beyond_rhythm_lead); None without a usable lead."""
     n_leads = prep.clean.shape[1]
     amps = np.array([lead_amplitude(prep, lead) for lead in range(n_leads)])
     if amps.max() <= 0:
@@ -306,25 +309,89 @@ def detect_r_peaks(prep: Prepared) -> RPeaks | None:
     tolerance = int(PEAK_TOLERANCE_S * FS)
     reference = _consensus(prep, per_lead, tolerance)
     scores = {
-        c: _agreement(
-            per_lead[c][_interior(prep, c, per_lead[c])], reference[_interior(prep, c, reference)], tolerance
+        lead: _agreement(
+            per_lead[lead][_interior(prep, lead, per_lead[lead])],
+            reference[_interior(prep, lead, reference)],
+            tolerance,
         )
-        for c in candidates
+        for lead in live
     }
     lead_ii = STANDARD_LEADS.index("II")
-    if scores.get(lead_ii, -1.0) >= max(scores.values()) - LEAD_II_MARGIN:
+    best = max(scores[c] for c in candidates)
+    if lead_ii in candidates and scores[lead_ii] >= best - LEAD_II_MARGIN:
         lead = lead_ii
     else:
         lead = max(candidates, key=lambda c: (scores[c], amps[c]))
-    parts = found[lead]
-    if scores[lead] < MIN_AGREEMENT and len(live) > 1:
-        # The rhythm lead's detector missed beats or found extra ones (a low lead, a wide QRS,
-        # a tall T wave): take the beats the leads agree on, and its own near its ends.
-        parts = [_merge_edges(prep, lead, part, reference, tolerance) for part in parts]
-    parts = [_align(prep, _trim_edges(prep, lead, part), candidates, lead) for part in parts]
+    vote = len(live) > 1
+    parts = [_lead_beats(prep, lead, part, reference, scores[lead], vote, candidates) for part in found[lead]]
+    parts += _beyond_rhythm_lead(prep, lead, live, found, reference, scores)
     rr_parts = [np.diff(part) for part in parts if part.size >= 2]
     peaks = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
     return RPeaks(lead=lead, peaks=peaks, rr_parts=rr_parts, agreement=scores[lead])
+
+
+def _lead_beats(
+    prep: Prepared,
+    lead: int,
+    own: np.ndarray,
+    reference: np.ndarray,
+    score: float,
+    vote: bool,
+    leads: list[int],
+) -> np.ndarray:
+    """The beats of one finite stretch of `lead` (its detectors' beats `own`), aligned on the
+    QRS of `leads`. When the lead's beats agree with the reference less than MIN_AGREEMENT (its
+    detectors missed beats or found extra ones: a low lead, a wide QRS, a tall T wave) and other
+    leads `vote`, the beats the leads agree on, and its own near the stretch's ends; unless
+    those are the less regular (missed and extra beats both make RR irregular): on a photo the
+    rows' time axes can disagree by more than PEAK_TOLERANCE_S, and the other rows' beats then
+    fall between the lead's own (ecg00040: 30 beats where the strip shows 24)."""
+    if score < MIN_AGREEMENT and vote:
+        merged = _merge_edges(prep, lead, own, reference, int(PEAK_TOLERANCE_S * FS))
+        if not _rr_variation(merged) > _rr_variation(own):
+            own = merged
+    return _align(prep, _trim_edges(prep, lead, own), leads, lead)
+
+
+def _rr_variation(peaks: np.ndarray) -> float:
+    """SD / mean of the RR intervals; NaN with too few to judge a rhythm."""
+    rr = np.diff(peaks)
+    return float(rr.std() / rr.mean()) if rr.size >= MIN_RR_FOR_RHYTHM else float("nan")
+
+
+def _beyond_rhythm_lead(
+    prep: Prepared,
+    rhythm_lead: int,
+    live: list[int],
+    found: dict[int, list[np.ndarray]],
+    reference: np.ndarray,
+    scores: dict[int, float],
+) -> list[np.ndarray]:
+    """Beats where the rhythm lead has no signal and other leads do: a printout without a full
+    rhythm strip (a 6x2 page prints lead II for the first 5 s and V1-V6 for the next 5; a 3x4
+    page each column for 2.5 s), a lead lost for a while. Each such stretch, of at least
+    MIN_RUN_S, takes its beats from the lead that sees (nearly) the most of it, the one that
+    agrees best with the reference among those; the heart rate then covers all the time any
+    lead saw, and every lead has beats for its median beat."""
+    covered = np.zeros(prep.clean.shape[0], dtype=bool)
+    for start, stop in prep.runs[rhythm_lead]:
+        covered[start:stop] = True
+    parts: list[np.ndarray] = []
+    while True:
+        options = [
+            (int(np.count_nonzero(~covered[start:stop])), lead, k)
+            for lead in live
+            for k, (start, stop) in enumerate(prep.runs[lead])
+        ]
+        most = max((new for new, _, _ in options), default=0)
+        if most < MIN_RUN_S * FS:
+            return parts
+        _, lead, k = max((o for o in options if o[0] >= RHYTHM_LEAD_SHARE * most), key=lambda o: scores[o[1]])
+        start, stop = prep.runs[lead][k]
+        leads = [other for other in live if np.isfinite(prep.clean[start:stop, other]).all()]
+        beats = _lead_beats(prep, lead, found[lead][k], reference, scores[lead], len(live) > 1, leads)
+        parts.append(beats[~covered[beats]])
+        covered[start:stop] = True
 
 
 def _trim_edges(prep: Prepared, lead: int, peaks: np.ndarray) -> np.ndarray:

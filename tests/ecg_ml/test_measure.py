@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from ecg_ml.measure import Measurements, measure, qtc_bazett, qtc_fridericia
+from ecg_ml.measure import Measurements, analyze_beats, measure, qtc_bazett, qtc_fridericia
 from ecg_ml.record import STANDARD_LEADS, ECGRecord
 
 PTBXL = Path(__file__).resolve().parents[1] / "data" / "ptbxl"
@@ -107,6 +107,36 @@ def test_a_printout_gives_the_full_records_heart_rate() -> None:
     assert m.qrs_ms is not None and m.pr_ms is not None and m.qt_ms is not None
 
 
+def without_rhythm_strip(signal: np.ndarray, columns: list[list[int]]) -> np.ndarray:
+    """A printout without a full rhythm strip: the record's time split evenly among the columns,
+    each column printing its leads in its own stretch only."""
+    out = np.full_like(signal, np.nan)
+    width = signal.shape[0] // len(columns)
+    for c, leads in enumerate(columns):
+        out[c * width : (c + 1) * width, leads] = signal[c * width : (c + 1) * width, leads]
+    return out
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [[list(range(6)), list(range(6, 12))], [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]],
+    ids=["6x2", "3x4 without strip"],
+)
+@pytest.mark.parametrize("why", ["AFIB", "IMI", "NORM"])
+def test_a_page_without_a_rhythm_strip_gives_the_whole_records_heart_rate(
+    columns: list[list[int]], why: str
+) -> None:
+    """Lead II alone holds 5 s (6x2) or 2.5 s (3x4) of the record: the other columns' leads
+    give the beats of the rest (atrial fibrillation's rate over the first 5 s alone is 12 bpm
+    off), and every lead gets beats for its median beat."""
+    full = record(why)
+    page = ECGRecord(signal=without_rhythm_strip(full.signal, columns), fs=full.fs)
+    m = measure(page)
+    assert m.heart_rate_bpm == pytest.approx(measured(why).heart_rate_bpm, abs=2)
+    assert m.beats >= measured(why).beats - len(columns)  # a beat may fall on a column's edge
+    assert (analyze_beats(page).mb.counts > 0).all()
+
+
 def test_stray_spikes_on_a_lone_rhythm_strip_cost_no_beats() -> None:
     """A digitised photo's strip can carry a few tall artefacts (a crease, a label): detectors that
     set their threshold from the tallest peaks then miss the real beats, and must not out-vote
@@ -120,6 +150,23 @@ def test_stray_spikes_on_a_lone_rhythm_strip_cost_no_beats() -> None:
     m = measure(ECGRecord(signal=strip, fs=full.fs))
     assert m.beats == measured("NORM").beats
     assert m.heart_rate_bpm == pytest.approx(measured("NORM").heart_rate_bpm, abs=2)
+
+
+def test_rows_read_out_of_step_do_not_add_or_drop_beats() -> None:
+    """On a photo the rows' time axes can disagree (perspective left in the page): here each
+    column's leads run 80 ms late against the rhythm strip, past the tolerance within which two
+    leads' beats count as one. The strip's own beats are regular and stay; the columns' beats,
+    out of step, must not replace them (they did: 8 beats where the record has 10)."""
+    full = record("LVH")
+    late = np.full_like(full.signal, np.nan)
+    column, shift = 1250, 40
+    for c in range(4):
+        moved = np.clip(np.arange(c * column, (c + 1) * column) - shift, 0, None)
+        late[c * column : (c + 1) * column, 3 * c : 3 * c + 3] = full.signal[moved, 3 * c : 3 * c + 3]
+    late[:, 1] = full.signal[:, 1]
+    m = measure(ECGRecord(signal=late, fs=full.fs))
+    assert m.beats == measured("LVH").beats
+    assert m.heart_rate_bpm == pytest.approx(measured("LVH").heart_rate_bpm, abs=1)
 
 
 def test_the_rhythm_lead_is_the_longest_finite_stretch() -> None:
