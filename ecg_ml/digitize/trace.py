@@ -10,6 +10,7 @@ from ecg_ml.digitize.grid import Grid
 SPEEDS = (12.5, 25.0, 50.0)  # mm/s
 GAINS = (2.5, 5.0, 10.0, 20.0)  # mm/mV
 PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
+PULSE_LEAN = 0.08  # mm sideways per mm down by which pulses of one column may drift on a photo
 
 
 @dataclass
@@ -101,12 +102,15 @@ def _bridged(starts: np.ndarray, stops: np.ndarray, gap: float) -> list[tuple[in
 
 
 def _aligned(pulses: list[Pulse], grid: Grid) -> list[Pulse]:
-    """The largest set of pulses printed alike: at the same x (within 3 mm) and as wide (within
-    1 mm). A QRS complex can pass for a pulse; the cart prints every row's pulse in one column."""
+    """The largest set of pulses printed alike: as wide (within 1 mm) and in one column, at the
+    same x within 3 mm, plus PULSE_LEAN mm per mm between their rows (on a photo taken at an
+    angle the page's left edge leans after flattening: ecg00040's pulses drift 1.8 mm per row).
+    A QRS complex can pass for a pulse; the cart prints every row's pulse in one column."""
 
     def alike(p: Pulse, q: Pulse) -> bool:
+        lean = PULSE_LEAN * abs(p.y_base - q.y_base) / grid.px_per_mm_y
         return (
-            abs(p.x_rise - q.x_rise) < 3 * grid.px_per_mm_x
+            abs(p.x_rise - q.x_rise) < (3 + lean) * grid.px_per_mm_x
             and abs((p.x_fall - p.x_rise) - (q.x_fall - q.x_rise)) < grid.px_per_mm_x
         )
 

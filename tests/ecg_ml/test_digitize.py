@@ -228,6 +228,17 @@ def test_real_phone_photos_are_read(name: str, hand_bpm: float) -> None:
     assert rate is not None and abs(rate - hand_bpm) <= 3
 
 
+def test_pulses_drifting_sideways_on_a_real_photo_are_all_found() -> None:
+    """ecg00040 (a page photographed at an angle): after flattening, each row's pulse sits about
+    1.8 mm right of the one above, 5.4 mm from first to last. All four are one column of pulses,
+    none inferred (only the middle two were taken before, and the page refused)."""
+    result = digitize_image((REAL_PHOTOS / "ecg00040.jpg").read_bytes())
+    assert result.layout == "3x4+1"
+    assert (result.paper_speed, result.gain) == (25.0, 10.0)
+    assert not result.quality["leads_not_read"]
+    assert "calibration_pulse_missing" not in result.quality["problems"]
+
+
 def test_cli_writes_an_overlay_of_the_trace_read(tmp_path: Path) -> None:
     out, overlay = tmp_path / "signal.npz", tmp_path / "overlay.png"
     command = ["digitize", str(REAL_PHOTOS / "ecg00029.jpg"), "-o", str(out), "--overlay", str(overlay)]
