@@ -38,6 +38,7 @@ MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 
 GLARE_SHARE = 0.03
 MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
 PULSE_BRIDGE_MM = 0.6  # second look for pulses: gaps bridged (ecg00032: rows 3-4 found with 0.6, not 0.3)
+PULSE_WIDEN_MM = 1.0  # third look for pulses: strokes widened (0.5 too little, 1.5 too much: ecg00043)
 
 LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
@@ -209,21 +210,38 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | N
 def calibration_pulses(
     mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float
 ) -> tuple[list[Pulse], bool]:
-    """The rows' pulses, completed (completed_pulses), and whether one was inferred. Where they
-    cannot be completed, or none is found, they are looked for again with short gaps in the
-    strokes bridged (a thin pulse on a phone photo falls apart under the ink threshold), and
-    those taken if there are more. Only then: bridging moves the ends of strokes that were
-    whole, and with them a pulse's measured height and time 0. No pulse at all: an empty list."""
-    pulses = find_pulses(mask, ink, runs, grid, width)
-    if pulses:
+    """The rows' pulses, completed (completed_pulses), and whether one was inferred. Looked for up
+    to three times, each look taken where it finds more pulses, until they can be completed: as
+    printed; with short gaps in the strokes bridged (a thin pulse on a phone photo falls apart
+    under the ink threshold); and bridged in strokes widened sideways (widened_pulses). Later
+    looks only where the earlier cannot complete the rows: bridging and widening move the ends
+    of strokes that were whole, and with them a pulse's measured height and time 0. No pulse at
+    all: an empty list."""
+    looks = (
+        lambda: find_pulses(mask, ink, runs, grid, width),
+        lambda: find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM),
+        lambda: widened_pulses(mask, ink, grid, width),
+    )
+    best: list[Pulse] = []
+    for look in looks:
+        found = look()
+        if len(found) <= len(best):
+            continue
+        best = found
         try:
-            return completed_pulses(mask, pulses, grid)
+            return completed_pulses(mask, best, grid)
         except UnreadablePhoto:
             pass
-    bridged = find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM)
-    if len(bridged) > len(pulses):
-        pulses = bridged
-    return completed_pulses(mask, pulses, grid) if pulses else ([], False)
+    return completed_pulses(mask, best, grid) if best else ([], False)
+
+
+def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) -> list[Pulse]:
+    """Pulses in the ink widened sideways by PULSE_WIDEN_MM, short gaps bridged: a thin stroke
+    that leans (a page photographed at an angle) or breaks into pieces offset sideways (ecg00043)
+    leaves only short runs in each pixel column, too short to be a pulse's stroke."""
+    widen = 2 * round(PULSE_WIDEN_MM * grid.px_per_mm_x / 2) + 1
+    wide = cv2.dilate(mask.astype(np.uint8), np.ones((1, widen), np.uint8)).astype(bool)
+    return find_pulses(wide, ink, vertical_runs(wide), grid, width + widen - 1, bridge_mm=PULSE_BRIDGE_MM)
 
 
 def completed_pulses(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple[list[Pulse], bool]:

@@ -11,6 +11,7 @@ SPEEDS = (12.5, 25.0, 50.0)  # mm/s
 GAINS = (2.5, 5.0, 10.0, 20.0)  # mm/mV
 PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
 PULSE_LEAN = 0.08  # mm sideways per mm down by which pulses of one column may drift on a photo
+PULSE_HEIGHT_SPREAD = 0.4  # pulses of one page differ in height by less (perspective: 27 % on ecg00029)
 
 
 @dataclass
@@ -102,16 +103,19 @@ def _bridged(starts: np.ndarray, stops: np.ndarray, gap: float) -> list[tuple[in
 
 
 def _aligned(pulses: list[Pulse], grid: Grid) -> list[Pulse]:
-    """The largest set of pulses printed alike: as wide (within 1 mm) and in one column, at the
-    same x within 3 mm, plus PULSE_LEAN mm per mm between their rows (on a photo taken at an
-    angle the page's left edge leans after flattening: ecg00040's pulses drift 1.8 mm per row).
-    A QRS complex can pass for a pulse; the cart prints every row's pulse in one column."""
+    """The largest set of pulses printed alike: as wide (within 1 mm), as tall (within
+    PULSE_HEIGHT_SPREAD) and in one column, at the same x within 3 mm, plus PULSE_LEAN mm per mm
+    between their rows (on a photo taken at an angle the page's left edge leans after
+    flattening: ecg00040's pulses drift 1.8 mm per row). A QRS complex or the page's edge can
+    pass for a pulse; the cart prints every row's pulse in one column, at one gain."""
 
     def alike(p: Pulse, q: Pulse) -> bool:
         lean = PULSE_LEAN * abs(p.y_base - q.y_base) / grid.px_per_mm_y
+        height_p, height_q = p.y_base - p.y_top, q.y_base - q.y_top
         return (
             abs(p.x_rise - q.x_rise) < (3 + lean) * grid.px_per_mm_x
             and abs((p.x_fall - p.x_rise) - (q.x_fall - q.x_rise)) < grid.px_per_mm_x
+            and abs(height_p - height_q) <= PULSE_HEIGHT_SPREAD * max(height_p, height_q)
         )
 
     support = [sum(alike(p, q) for q in pulses) for p in pulses]

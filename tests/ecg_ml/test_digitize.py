@@ -212,7 +212,8 @@ def test_paper_speed_from_the_pulse_width() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "hand_bpm"), [("ecg00029.jpg", 72), ("ecg00032.jpg", 106), ("ecg00044.jpg", 96)]
+    ("name", "hand_bpm"),
+    [("ecg00029.jpg", 72), ("ecg00032.jpg", 106), ("ecg00043.jpg", 89), ("ecg00044.jpg", 96)],
 )
 def test_real_phone_photos_are_read(name: str, hand_bpm: float) -> None:
     """Real phone photos of paper ECGs (ecg-image-kit samples, no true signal): every lead read,
