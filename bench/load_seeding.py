@@ -1,9 +1,11 @@
 """Seeding shared by the load benches (booking_load.py, mobile_load.py): the demo clinics with an
-ECG room's slots, and signed-in patients. No side effects on import: each bench configures its
-environment and creates its database first, then imports this."""
+ECG room's slots, and signed-in patients (push_dispatch.py takes the patients' rows too). No
+side effects on import: each bench configures its environment and creates its database first,
+then imports this."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, insert
 from sqlmodel import Session, select
@@ -47,26 +49,34 @@ def seed_clinics_and_slots(engine: Engine, days: int, slot_minutes: int, capacit
 
 def seed_patients(engine: Engine, count: int) -> list[tuple[uuid.UUID, str]]:
     """`count` patients, each signed in once: (user id, access token) each."""
-    now = utcnow()
-    users, sessions, seeded = [], [], []
+    users, sessions = patient_rows(count, "load", utcnow())
+    with engine.begin() as connection:
+        connection.execute(insert(User), users)
+        connection.execute(insert(AuthSession), sessions)
+    return [
+        (user["id"], create_access_token(user["id"], "patient", session["id"])[0])
+        for user, session in zip(users, sessions, strict=True)
+    ]
+
+
+def patient_rows(count: int, label: str, now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows for `count` active patients ({label}{n}@example.uz) and one auth session each, in the
+    same order, for a bulk insert."""
+    users, sessions = [], []
     for number in range(count):
-        user_id, session_id = uuid.uuid4(), uuid.uuid4()
+        user_id = uuid.uuid4()
         users.append(
             {
                 "id": user_id,
                 "role": "patient",
-                "email": f"load{number}@example.uz",
+                "email": f"{label}{number}@example.uz",
                 "password_hash": "!",
-                "full_name": f"Load Patient {number}",
+                "full_name": f"{label.capitalize()} Patient {number}",
                 "time_zone": "Asia/Tashkent",
                 "is_active": True,
                 "created_at": now,
                 "updated_at": now,
             }
         )
-        sessions.append({"id": session_id, "user_id": user_id, "created_at": now, "last_used_at": now})
-        seeded.append((user_id, create_access_token(user_id, "patient", session_id)[0]))
-    with engine.begin() as connection:
-        connection.execute(insert(User), users)
-        connection.execute(insert(AuthSession), sessions)
-    return seeded
+        sessions.append({"id": uuid.uuid4(), "user_id": user_id, "created_at": now, "last_used_at": now})
+    return users, sessions

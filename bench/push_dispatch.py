@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from load_seeding import patient_rows  # bench/
 from sqlalchemy import Engine, func, insert, select
 
 from notifications.dispatcher import Dispatcher, build_senders
@@ -75,28 +76,14 @@ def make_key(workdir: str) -> tuple[Path, bytes]:
 def insert_patients(engine: Engine, count: int, rate: float) -> dict[uuid.UUID, datetime]:
     """`count` patients with one iOS device and one reminder each; returns send_at per notification."""
     now = utcnow()
-    users, sessions, devices, notifications = [], [], [], []
-    for number in range(count):
-        user_id, session_id = uuid.uuid4(), uuid.uuid4()
-        users.append(
-            {
-                "id": user_id,
-                "role": "patient",
-                "email": f"bench{number}@example.uz",
-                "password_hash": "!",
-                "full_name": "Bench",
-                "time_zone": "Asia/Tashkent",
-                "is_active": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        sessions.append({"id": session_id, "user_id": user_id, "created_at": now, "last_used_at": now})
+    users, sessions = patient_rows(count, "bench", now)
+    devices, notifications = [], []
+    for session in sessions:
         devices.append(
             {
                 "id": uuid.uuid4(),
-                "user_id": user_id,
-                "auth_session_id": session_id,
+                "user_id": session["user_id"],
+                "auth_session_id": session["id"],
                 "platform": "ios",
                 "push_token": secrets.token_hex(32),
                 "app_version": "1.4.0",
