@@ -121,12 +121,12 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
         rs.append(pearson(result.signal, rendered.truth))
         true_hr, read_hr = heart_rate(x[i]), heart_rate(result.signal)
         if true_hr is not None:
-            hr_ok.append(read_hr is not None and abs(read_hr - true_hr) <= 2.0)
+            hr_ok.append(within_2bpm(read_hr, true_hr))
         # The same rate measured on the true record over only the seconds lead II is printed (a
         # 6x2 page or a 50 mm/s page prints 5 s of it): what counting by hand on the paper gives.
         printed_hr = heart_rate(rendered.truth)
         if printed_hr is not None:
-            hr_printed_ok.append(read_hr is not None and abs(read_hr - printed_hr) <= 2.0)
+            hr_printed_ok.append(within_2bpm(read_hr, printed_hr))
         if true_hr is not None and np.isfinite(rendered.truth[:, 1]).all():
             hr_whole_strip_ok.append(within_2bpm(read_hr, true_hr))
         app_ok = within_2bpm(record_rate(result.signal), record_rate(x[i]))

@@ -229,7 +229,7 @@ def _voting(per_method: list[np.ndarray], tolerance: int) -> list[np.ndarray]:
     judged = [p for p in per_method if p.size >= max(DETECTOR_MIN_AGREEMENT * most, MIN_RR_FOR_RHYTHM + 1)]
     if not judged:
         return per_method[:1]
-    return [min(judged, key=lambda p: float(np.std(np.diff(p)) / np.mean(np.diff(p))))]
+    return [min(judged, key=_rr_variation)]  # each judged stretch has MIN_RR_FOR_RHYTHM intervals
 
 
 def _detectors_agree(per_method: list[np.ndarray], tolerance: int) -> np.ndarray:
@@ -324,7 +324,7 @@ def detect_r_peaks(prep: Prepared) -> RPeaks | None:
         lead = max(candidates, key=lambda c: (scores[c], amps[c]))
     vote = len(live) > 1
     parts = [_lead_beats(prep, lead, part, reference, scores[lead], vote, candidates) for part in found[lead]]
-    parts += _beyond_rhythm_lead(prep, lead, live, found, reference, scores)
+    parts += _beyond_rhythm_lead(prep, lead, live, found, reference, scores, vote)
     rr_parts = [np.diff(part) for part in parts if part.size >= 2]
     peaks = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
     return RPeaks(lead=lead, peaks=peaks, rr_parts=rr_parts, agreement=scores[lead])
@@ -366,6 +366,7 @@ def _beyond_rhythm_lead(
     found: dict[int, list[np.ndarray]],
     reference: np.ndarray,
     scores: dict[int, float],
+    vote: bool,
 ) -> list[np.ndarray]:
     """Beats where the rhythm lead has no signal and other leads do: a printout without a full
     rhythm strip (a 6x2 page prints lead II for the first 5 s and V1-V6 for the next 5; a 3x4
@@ -389,7 +390,7 @@ def _beyond_rhythm_lead(
         _, lead, k = max((o for o in options if o[0] >= RHYTHM_LEAD_SHARE * most), key=lambda o: scores[o[1]])
         start, stop = prep.runs[lead][k]
         leads = [other for other in live if np.isfinite(prep.clean[start:stop, other]).all()]
-        beats = _lead_beats(prep, lead, found[lead][k], reference, scores[lead], len(live) > 1, leads)
+        beats = _lead_beats(prep, lead, found[lead][k], reference, scores[lead], vote, leads)
         parts.append(beats[~covered[beats]])
         covered[start:stop] = True
 

@@ -223,6 +223,7 @@ def calibration_pulses(
         lambda: widened_pulses(mask, ink, grid, width),
     )
     best: list[Pulse] = []
+    incomplete: UnreadablePhoto | None = None  # why the best look's rows could not be completed
     for look in looks:
         found = look()
         if len(found) <= len(best):
@@ -230,9 +231,11 @@ def calibration_pulses(
         best = found
         try:
             return completed_pulses(mask, best, grid)
-        except UnreadablePhoto:
-            pass
-    return completed_pulses(mask, best, grid) if best else ([], False)
+        except UnreadablePhoto as error:
+            incomplete = error
+    if incomplete is not None:
+        raise incomplete
+    return [], False
 
 
 def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) -> list[Pulse]:
