@@ -1,5 +1,6 @@
 """Light-independent views of the flat page and the ECG grid's pitch (px per mm on each axis)."""
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -7,6 +8,7 @@ import numpy as np
 
 PITCH_5MM_RANGE = (15.0, 160.0)  # px per 5 mm we accept (3 to 32 px/mm)
 HARMONICS = 10  # the 1 mm lines are the 5th harmonic of the 5 mm period
+SQUARE = 1.4  # most the two axes' pitches differ on a flattened page (the outline's aspect is approximate)
 
 
 @dataclass
@@ -50,15 +52,15 @@ class Grid:
     strength: float  # how clearly periodic the lines are (0 = no grid)
 
 
-def _comb_period(profile: np.ndarray) -> tuple[float, float]:
-    """The 5 mm period of a grid profile (px) by the harmonic sum of its spectrum, and its strength:
-    the share of the spectrum's energy the harmonics carry over a random comb's."""
+def _comb_period(profile: np.ndarray, periods: tuple[float, float] = PITCH_5MM_RANGE) -> tuple[float, float]:
+    """The 5 mm period of a grid profile (px, within `periods`) by the harmonic sum of its spectrum,
+    and its strength: the share of the spectrum's energy the harmonics carry over a random comb's."""
     n = len(profile)
     detrended = profile - cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, n // 20), 1)).ravel()
     padded = 16 * n
     spectrum = np.abs(np.fft.rfft(detrended * np.hanning(n), padded))
     freqs = np.fft.rfftfreq(padded)
-    candidates = np.arange(1 / PITCH_5MM_RANGE[1], 1 / PITCH_5MM_RANGE[0], 1 / padded)
+    candidates = np.arange(1 / periods[1], 1 / periods[0], 1 / padded)
     harmonic = np.arange(1, HARMONICS + 1)
     at = candidates[:, None] * harmonic[None, :]
     valid = at < 0.5
@@ -66,7 +68,7 @@ def _comb_period(profile: np.ndarray) -> tuple[float, float]:
     best = int(np.argmax(sums))
     # Noise at the odd harmonics can make twice the period sum higher (a faint, dotted 1 mm grid
     # leaves little at the high harmonics): the true period's fundamental is its strongest line.
-    while 2 * candidates[best] < 1 / PITCH_5MM_RANGE[0]:
+    while 2 * candidates[best] < 1 / periods[0]:
         fundamental, second = np.interp([candidates[best], 2 * candidates[best]], freqs, spectrum)
         if fundamental >= 0.5 * second:
             break
@@ -134,7 +136,7 @@ def x_to_mm(views: Views, trace_mask: np.ndarray, grid: "Grid") -> np.ndarray | 
     period = 5 * grid.px_per_mm_x
     profile = lines[h // 10 : h - h // 10].mean(axis=0)
     detrended = _detrended(profile, period)
-    numbers, centres = _major_lines(profile, period)
+    numbers, centres = _drifting_major_lines(detrended, period)
     for _ in range(2):
         keep = _on_cubic(numbers, centres)
         if keep is None:
@@ -148,6 +150,42 @@ def x_to_mm(views: Views, trace_mask: np.ndarray, grid: "Grid") -> np.ndarray | 
     return None if keep is None else np.polyfit(centres[keep], 5.0 * numbers[keep], 3)
 
 
+PITCH_STRIPS = 8  # strips across the page in which x_to_mm first measures the local pitch
+
+
+def _drifting_major_lines(detrended: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (px) of the major lines and their numbers, expected where a pitch that drifts across
+    the page puts them: the 5 mm period measured in strips (near the page's), a parabola through
+    those that agree, integrated to mm along the profile, the comb's phase where it meets most
+    ink. A fixed comb lets lines slip from its windows toward the ends of a page whose pitch
+    drifts by a few percent (lens distortion, a curled page: ecg00032's 39 px in the middle and
+    43 at its right end), and a cubic fitted to slipped numbers bends to fit them."""
+    n = len(detrended)
+    width = n // PITCH_STRIPS
+    xs, periods = [], []
+    for k in range(PITCH_STRIPS):
+        local, _ = _comb_period(detrended[k * width : (k + 1) * width], (0.8 * period, 1.25 * period))
+        xs.append((k + 0.5) * width)
+        periods.append(local)
+    x, p = np.array(xs), np.array(periods)
+    keep = np.ones(len(p), bool)
+    for _ in range(2):  # a strip whose comb locked onto something else is left out
+        coef = np.polyfit(x[keep], p[keep], 2)
+        keep = np.abs(np.polyval(coef, x) / p - 1) < 0.04
+        if keep.sum() < 5:
+            coef = np.array([0.0, 0.0, period])
+            break
+    positions = np.arange(n, dtype=np.float64)
+    pitch = np.clip(np.polyval(coef, positions), 0.8 * period, 1.25 * period)
+    mm = np.concatenate([[0.0], np.cumsum(5.0 / pitch[:-1])])
+    numbers = np.arange(int(mm[-1] // 5) + 1)
+    phases = np.arange(0.0, 5.0, 0.1)
+    at = [np.interp(5.0 * numbers + phase, mm, positions).round().astype(int) for phase in phases]
+    comb = [detrended[a].sum() for a in at]
+    expected = np.interp(5.0 * numbers + phases[int(np.argmax(comb))], mm, positions)
+    return _line_centres(detrended, numbers, expected, period)
+
+
 def _on_cubic(numbers: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
     """Which major lines a cubic px -> mm fit agrees with (within 0.3 mm: the others were caught
     on a trace); None when fewer than 12 lines are left to trust."""
@@ -159,13 +197,20 @@ def _on_cubic(numbers: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
 
 
 def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
-    """Grid pitch from the column and row profiles of the line view (trace pixels left out)."""
+    """Grid pitch from the column and row profiles of the line view (trace pixels left out). The
+    grid is square: where one axis's period comes out near twice (or half) the other's, the weaker
+    axis's comb locked onto a multiple and looks again near the stronger's period."""
     lines = np.where(trace_mask, 0.0, views.lines)
     h, w = lines.shape
     core = lines[h // 10 : h - h // 10, w // 10 : w - w // 10]  # the page's edges carry no grid
     columns, rows = core.mean(axis=0), core.mean(axis=1)
     period_x, strength_x = _comb_period(columns)
     period_y, strength_y = _comb_period(rows)
+    if not 1 / SQUARE < period_x / period_y < SQUARE:
+        if strength_x < strength_y:
+            period_x, strength_x = _comb_period(columns, (period_y / SQUARE, period_y * SQUARE))
+        else:
+            period_y, strength_y = _comb_period(rows, (period_x / SQUARE, period_x * SQUARE))
     period_x, period_y = _refined_period(columns, period_x), _refined_period(rows, period_y)
     return Grid(period_x / 5.0, period_y / 5.0, min(strength_x, strength_y))
 
@@ -244,3 +289,76 @@ def straighten(views: Views, maps: tuple[np.ndarray, np.ndarray]) -> Views:
         return cv2.remap(a, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     return Views(ink=remap(views.ink), lines=remap(views.lines))
+
+
+TILT_TILES = 4  # tiles per side in which the grid's local pitch is measured
+MIN_TILT = 0.04  # relative pitch change across the page from which the tilt is undone
+
+
+def tilt(views: Views, trace_mask: np.ndarray, grid: Grid) -> np.ndarray | None:
+    """The perspective of a page photographed at a slant without its edges in the frame, read from
+    the grid itself: the local 5 mm pitch, measured in tiles, grows toward the camera. The map
+    (x, y) -> (x, y) / (1 + a·x + b·y) undoes it (it sends the image of the paper's horizon back to
+    infinity); it magnifies along x by (1 + b·y) / w² and along y by (1 + a·x) / w², w = 1 + a·x + b·y,
+    so to first order the x pitch grows as 1 + 2a·x + b·y and the y pitch as 1 + a·x + 2b·y (the
+    slant foreshortens the lines running away from the camera twice). a and b are fitted to both
+    pitches together. Returns the 3x3 matrix, or None when the pitch changes by less than MIN_TILT
+    across the page or too few tiles show the grid. A tile's period counts up to the comb's
+    factor-two ambiguity, folded onto the page's reading (the relative change is what counts)."""
+    lines = np.where(trace_mask, 0.0, views.lines)
+    h, w = lines.shape
+    reference = (5 * grid.px_per_mm_x, 5 * grid.px_per_mm_y)
+    rows, ratios, weights = [], [], []
+    for ty in range(TILT_TILES):
+        for tx in range(TILT_TILES):
+            y0, y1 = ty * h // TILT_TILES, (ty + 1) * h // TILT_TILES
+            x0, x1 = tx * w // TILT_TILES, (tx + 1) * w // TILT_TILES
+            tile = lines[y0:y1, x0:x1]
+            x, y = (x0 + x1) / 2 / w, (y0 + y1) / 2 / h
+            for axis, profile in enumerate((tile.mean(axis=0), tile.mean(axis=1))):
+                period, strength = _comb_period(profile, (0.7 * reference[axis], 1.4 * reference[axis]))
+                ratio = period / reference[axis]
+                if strength < 3 or not 0.72 < ratio < 1.38:  # not at the search's bounds
+                    continue
+                rows.append([1.0, 0.0, 2 * x, y] if axis == 0 else [0.0, 1.0, x, 2 * y])
+                ratios.append(ratio)
+                weights.append(strength)
+    if len(ratios) < 8:
+        return None
+    terms, values, sqrt_w = np.array(rows), np.array(ratios), np.sqrt(np.array(weights))
+    keep = np.ones(len(values), bool)
+    for _ in range(3):  # refit without the tiles whose comb locked onto something else
+        coef = np.linalg.lstsq(terms[keep] * sqrt_w[keep, None], values[keep] * sqrt_w[keep], rcond=None)[0]
+        keep = np.abs(terms @ coef - values) < 0.06
+        if keep.sum() < 8:
+            return None
+    scale = coef[:2].mean()
+    a, b = coef[2] / scale / w, coef[3] / scale / h  # per px
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+    spread = corners @ np.array([a, b])
+    if spread.max() - spread.min() < MIN_TILT:
+        return None
+    return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [a, b, 1.0]])
+
+
+LEAN_BANDS = 12  # bands across the page in which one family of grid lines is followed
+
+
+def _lean(lines: np.ndarray, period: float) -> float:
+    """How far (px per px down the page) the vertical grid lines run to the right: the median shift
+    of the column profile from one horizontal band to the next, over the bands' height."""
+    h = lines.shape[0]
+    band = h // LEAN_BANDS
+    profiles = [_detrended(lines[k * band : (k + 1) * band].mean(axis=0), period) for k in range(LEAN_BANDS)]
+    limit = max(2, int(period / 2))
+    shifts = [_shift(a, b, limit) for a, b in itertools.pairwise(profiles)]
+    return float(np.median(shifts)) / band
+
+
+def unsheared(lines: np.ndarray, grid: Grid) -> np.ndarray:
+    """The shear (3x3) that makes both families of grid lines axis-parallel again, from the line
+    view (trace left out): undoing a slant (tilt) about a point other than where the lines ran
+    straight leaves them leaning, parallel."""
+    along_x = _lean(lines, 5 * grid.px_per_mm_x)
+    along_y = _lean(np.ascontiguousarray(lines.T), 5 * grid.px_per_mm_y)
+    return np.linalg.inv(np.array([[1.0, along_x, 0.0], [along_y, 1.0, 0.0], [0.0, 0.0, 1.0]]))

@@ -108,26 +108,73 @@ def _ordered(points: np.ndarray) -> np.ndarray:
     )
 
 
-def flatten(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """The page seen from straight above, PAGE_WIDTH_PX wide at most (landscape kept as shot). A
-    small photo (under 3/4 of that) is enlarged to it, so that every later step sees the grid at
-    its usual scale; one near it is left as it is (resampling blurs the thin trace)."""
+def _width_height_scale(corners: np.ndarray) -> tuple[float, float, float]:
+    """The outline's width and height (px) and the scale the flat page is made at: PAGE_WIDTH_PX
+    wide at most (landscape kept as shot). A small photo (under 3/4 of that) is enlarged to it, so
+    that every later step sees the grid at its usual scale; one near it is left as it is
+    (resampling blurs the thin trace)."""
     top = np.linalg.norm(corners[1] - corners[0])
     bottom = np.linalg.norm(corners[2] - corners[3])
     left = np.linalg.norm(corners[3] - corners[0])
     right = np.linalg.norm(corners[2] - corners[1])
     width, height = max(top, bottom), max(left, right)
     scale = PAGE_WIDTH_PX / width if width < 0.75 * PAGE_WIDTH_PX else min(1.0, PAGE_WIDTH_PX / width)
+    return float(width), float(height), scale
+
+
+def flat_size(corners: np.ndarray) -> tuple[int, int]:
+    """Width and height (px) of the page flatten(photo, corners) returns."""
+    width, height, scale = _width_height_scale(corners)
+    return round(width * scale), round(height * scale)
+
+
+def flatten(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """The page seen from straight above, flat_size(corners) large."""
+    width, height, scale = _width_height_scale(corners)
+    out_w, out_h = round(width * scale), round(height * scale)
     if scale < 0.8:  # shrink with area averaging first: warping alone would alias the thin lines
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         corners = corners * scale
-        width, height, scale = width * scale, height * scale, 1.0
-    out_w, out_h = round(width * scale), round(height * scale)
     target = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
+    # Beyond the photo (a page outline reaching past its edge) lies blank paper: a replicated
+    # border would smear the edge's ink into lines that look like traces.
     return cv2.warpPerspective(
-        image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image,
+        matrix,
+        (out_w, out_h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(255, 255, 255),
     )
+
+
+def fills_frame(corners: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether find_paper found no page edges and took the photo's frame as the outline."""
+    h, w = shape[:2]
+    return bool(np.allclose(corners, [[0, 0], [w, 0], [w, h], [0, h]]))
+
+
+def flattening(outline: np.ndarray) -> np.ndarray:
+    """The projective map (3x3) from photo pixels to those of the page flatten(photo, outline)."""
+    w, h = flat_size(outline)
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    return cv2.getPerspectiveTransform(outline.astype(np.float32), frame)
+
+
+def untilted(shape: tuple[int, ...], to_page: np.ndarray) -> np.ndarray | None:
+    """The outline in the photo whose flattening is `to_page` (a projective map of photo pixels):
+    the photo's frame carried through it, boxed, and carried back. None when the map would fold or
+    stretch the page past reason (its horizon near the frame)."""
+    h, w = shape[:2]
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+    depth = np.c_[frame, np.ones(4)] @ to_page[2]
+    if depth.min() <= 0 or depth.min() < 0.5 * depth.max():
+        return None
+    carried = cv2.perspectiveTransform(frame.reshape(-1, 1, 2), to_page).reshape(-1, 2)
+    (x0, y0), (x1, y1) = carried.min(axis=0), carried.max(axis=0)
+    box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(box, np.linalg.inv(to_page)).reshape(-1, 2).astype(np.float32)
 
 
 def touches_border(corners: np.ndarray, shape: tuple[int, ...]) -> bool:

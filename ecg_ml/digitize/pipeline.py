@@ -10,7 +10,17 @@ import cv2
 import numpy as np
 
 from ecg_ml.digitize import feedback, page
-from ecg_ml.digitize.grid import Grid, Views, find_grid, normalise, straighten, straighten_maps, x_to_mm
+from ecg_ml.digitize.grid import (
+    Grid,
+    Views,
+    find_grid,
+    normalise,
+    straighten,
+    straighten_maps,
+    tilt,
+    unsheared,
+    x_to_mm,
+)
 from ecg_ml.digitize.trace import (
     Pulse,
     Runs,
@@ -39,8 +49,12 @@ GLARE_SHARE = 0.03
 MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
 PULSE_BRIDGE_MM = 0.6  # second look for pulses: gaps bridged (ecg00032: rows 3-4 found with 0.6, not 0.3)
 PULSE_WIDEN_MM = 1.0  # third look for pulses: strokes widened (0.5 too little, 1.5 too much: ecg00043)
+# Further looks: fainter ink counts (thin strokes of small photos; ecg00043's pulses are whole at
+# 0.3 and merge with the lead names at 0.25, ecg00037's need 0.2).
+PULSE_FAINT_INK = (0.32, 0.26, 0.2)
 
 LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
+LAYOUT_ROWS = (3, 4, 6)  # rows of the layouts read (detect_layout)
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 
 
@@ -119,6 +133,8 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     clock.lap("normalise")
     check_page(views, mask)
     grid = find_grid(views, mask)
+    if page.fills_frame(corners, image.shape):
+        flat, views, mask, grid = untilted_page(image, corners, flat, views, mask, grid)
     if grid.strength < MIN_GRID_STRENGTH:
         raise UnreadablePhoto(feedback.NO_GRID)
     glare = glare_share(views, mask, grid)
@@ -160,6 +176,33 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
         flat = cv2.remap(flat, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     drawn = draw_overlay(flat, points, pulses) if overlay else None
     return DigitizedECG(signal, float(FS), STANDARD_LEADS, layout, speed, gain, quality, clock.timings, drawn)
+
+
+def untilted_page(
+    image: np.ndarray, corners: np.ndarray, flat: np.ndarray, views: Views, mask: np.ndarray, grid: Grid
+) -> tuple[np.ndarray, Views, np.ndarray, Grid]:
+    """The page flattened again with the slant its grid shows undone (grid.tilt) and the lean that
+    leaves (grid.unsheared, measured on the line view carried there at half size), when the photo
+    shows no page edges to flatten it by; as it was when the grid shows no slant."""
+    matrix = tilt(views, mask, grid)
+    if matrix is None:
+        return flat, views, mask, grid
+    outline = page.untilted(image.shape, matrix @ page.flattening(corners))
+    if outline is None:
+        return flat, views, mask, grid
+    width, height = page.flat_size(outline)
+    half = np.diag([0.5, 0.5, 1.0]) @ page.flattening(outline) @ np.linalg.inv(page.flattening(corners))
+    lines = np.where(mask, 0.0, views.lines).astype(np.float32)
+    carried = cv2.warpPerspective(lines, half, (width // 2, height // 2), flags=cv2.INTER_AREA)
+    scale = 0.5 * width / flat.shape[1]  # about: the pitch only bounds the search for the lean
+    shear = unsheared(carried, Grid(grid.px_per_mm_x * scale, grid.px_per_mm_y * scale, grid.strength))
+    outline = page.untilted(image.shape, shear @ page.flattening(outline))
+    if outline is None:
+        return flat, views, mask, grid
+    flat = page.flatten(image, outline)
+    views = normalise(flat)
+    mask = views.ink > INK_THRESHOLD
+    return flat, views, mask, find_grid(views, mask)
 
 
 def draw_overlay(page_image: np.ndarray, points: list[np.ndarray], pulses: list[Pulse]) -> np.ndarray:
@@ -211,31 +254,38 @@ def calibration_pulses(
     mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float
 ) -> tuple[list[Pulse], bool]:
     """The rows' pulses, completed (completed_pulses), and whether one was inferred. Looked for up
-    to three times, each look taken where it finds more pulses, until they can be completed: as
-    printed; with short gaps in the strokes bridged (a thin pulse on a phone photo falls apart
-    under the ink threshold); and bridged in strokes widened sideways (widened_pulses). Later
-    looks only where the earlier cannot complete the rows: bridging and widening move the ends
-    of strokes that were whole, and with them a pulse's measured height and time 0. No pulse at
-    all: an empty list."""
+    to six times, each look taken where it finds more pulses, until they can be completed to the
+    rows of a layout: as printed; with short gaps in the strokes bridged (a thin pulse on a phone
+    photo falls apart under the ink threshold); bridged in strokes widened sideways
+    (widened_pulses); bridged in ever fainter ink (faint_pulses: a 1 px stroke of a small photo,
+    enlarged, stays faint and dotted). Later looks only where the earlier cannot complete the
+    rows, or complete them to a number of rows no layout has (two pulses of four found, no gap
+    between them to infer one in): bridging and widening move the ends of strokes that were
+    whole, and with them a pulse's measured height and time 0. No pulse at all: an empty list."""
     looks = (
         lambda: find_pulses(mask, ink, runs, grid, width),
         lambda: find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM),
         lambda: widened_pulses(mask, ink, grid, width),
+        *(lambda level=level: faint_pulses(ink, grid, level) for level in PULSE_FAINT_INK),
     )
     best: list[Pulse] = []
-    incomplete: UnreadablePhoto | None = None  # why the best look's rows could not be completed
+    # The best look's outcome: its pulses completed, or why they could not be.
+    outcome: tuple[list[Pulse], bool] | UnreadablePhoto = ([], False)
     for look in looks:
         found = look()
         if len(found) <= len(best):
             continue
         best = found
         try:
-            return completed_pulses(mask, best, grid)
+            outcome = completed_pulses(mask, best, grid)
         except UnreadablePhoto as error:
-            incomplete = error
-    if incomplete is not None:
-        raise incomplete
-    return [], False
+            outcome = error
+            continue
+        if len(outcome[0]) in LAYOUT_ROWS:
+            return outcome
+    if isinstance(outcome, UnreadablePhoto):
+        raise outcome
+    return outcome
 
 
 def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) -> list[Pulse]:
@@ -245,6 +295,13 @@ def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) 
     widen = 2 * round(PULSE_WIDEN_MM * grid.px_per_mm_x / 2) + 1
     wide = cv2.dilate(mask.astype(np.uint8), np.ones((1, widen), np.uint8)).astype(bool)
     return find_pulses(wide, ink, vertical_runs(wide), grid, width + widen - 1, bridge_mm=PULSE_BRIDGE_MM)
+
+
+def faint_pulses(ink: np.ndarray, grid: Grid, level: float) -> list[Pulse]:
+    """Pulses in the ink from `level` on (under INK_THRESHOLD), short gaps bridged."""
+    faint = ink > level
+    runs = vertical_runs(faint)
+    return find_pulses(faint, ink, runs, grid, line_width(runs), bridge_mm=PULSE_BRIDGE_MM)
 
 
 def completed_pulses(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple[list[Pulse], bool]:
