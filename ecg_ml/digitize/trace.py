@@ -288,6 +288,7 @@ def follow_row(
         tops[i], bottoms[i] = top, bottom
         continuous[i] = gaps[k][pick] <= 2
         pick = int(pointers[k][pick])
+    _drop_detours(tops, bottoms, baseline, other_baselines, 0.25 * reach, max(2, round(4 * width)))
     _clip_shared_strokes(tops, bottoms, baseline, other_baselines)
     centre = (tops + bottoms) / 2
     own = np.abs(np.clip(baseline, tops, bottoms) - baseline)
@@ -301,6 +302,39 @@ def follow_row(
     y, steep = _trace_centres(ink, xs, tops, bottoms, width)
     point_x, point_y, point_column = _centre_line(ink, xs, y, tops, bottoms, steep, width, ink_level)
     return RowTrace(xs.astype(np.float64), followed, point_x, point_y, point_column)
+
+
+def _drop_detours(
+    tops: np.ndarray,
+    bottoms: np.ndarray,
+    baseline: float,
+    other_baselines: list[float],
+    far: float,
+    longest: int,
+) -> None:
+    """Forget the runs of up to `longest` columns on another row's side that the path jumped to
+    and back from (more than `far` each way; columns without ink between count as no jump): the
+    own trace faded there under the ink threshold (a thin, steep stroke), and the path had to take
+    some run, the other row's (ecg00043's strip read 3.6 mV spikes from the row above). A tall R
+    wave whose thin middle faded has its tip on its own row's side, and is kept."""
+
+    def gap(i: int, j: int) -> float:
+        return max(0.0, tops[j] - bottoms[i], tops[i] - bottoms[j])
+
+    found = np.flatnonzero(np.isfinite(tops))
+    centres = (tops[found] + bottoms[found]) / 2
+    nearest_other = np.full(len(found), np.inf)
+    for other in other_baselines:
+        nearest_other = np.minimum(nearest_other, np.abs(centres - other))
+    on_other_side = np.concatenate([[False], nearest_other < np.abs(centres - baseline), [False]])
+    # Each stretch of consecutive columns on another row's side, with own-side columns around it.
+    edges = np.flatnonzero(np.diff(on_other_side.astype(np.int8)))
+    for first_k, last_k in zip(edges[0::2], edges[1::2] - 1, strict=True):
+        if first_k == 0 or last_k == len(found) - 1:
+            continue
+        before, first, last, after = found[first_k - 1], found[first_k], found[last_k], found[last_k + 1]
+        if last - first < longest and gap(before, first) > far and gap(last, after) > far:
+            tops[first : last + 1], bottoms[first : last + 1] = np.nan, np.nan
 
 
 def _clip_shared_strokes(
