@@ -3,7 +3,7 @@ it cannot be read. Stages: decode -> light check -> paper -> flat page -> light-
 -> sharpness, grid, glare checks -> calibration pulses -> layout -> each row's trace -> samples."""
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -47,6 +47,9 @@ MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 t
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
 GLARE_SHARE = 0.03
 MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
+# A row whose leads were not all followed is read again in fainter ink (a thin grey trace on a small
+# photo); the reading with more leads wins.
+FAINT_TRACE_INK = 0.3
 PULSE_BRIDGE_MM = 0.6  # second look for pulses: gaps bridged (ecg00032: rows 3-4 found with 0.6, not 0.3)
 PULSE_WIDEN_MM = 1.0  # third look for pulses: strokes widened (0.5 too little, 1.5 too much: ecg00043)
 # Further looks: fainter ink counts (thin strokes of small photos; ecg00043's pulses are whole at
@@ -567,6 +570,7 @@ def read_rows(
     problems: list[str] = []
     points: list[np.ndarray] = []
     axes = [TimeAxis(mm_of_x, grid.px_per_mm_x, speed, pulse.x_fall) for pulse in pulses]
+    faint_runs: Runs | None = None  # made when a row's trace is too faint to follow (below)
     ticks = [
         o for row, p, a in zip(rows, pulses, axes, strict=True) for o in tick_offset(runs, p, row, a, grid)
     ]
@@ -580,6 +584,22 @@ def read_rows(
             px_per_mv = gain * grid.px_per_mm_y
         others = [b for b in baselines if b != pulse.y_base]
         reading = read_row(runs, ink, row, pulse, others, axis, spacing, width, px_per_mv, cut_off_possible)
+        if min(reading.shares.values()) < MIN_FOLLOWED:
+            faint_runs = faint_runs or vertical_runs(ink > FAINT_TRACE_INK)
+            fainter = read_row(
+                faint_runs,
+                ink,
+                row,
+                pulse,
+                others,
+                replace(axis),
+                spacing,
+                width,
+                px_per_mv,
+                cut_off_possible,
+            )
+            if len(fainter.segments) > len(reading.segments):
+                reading = fainter
         problems += reading.problems
         points += reading.points
         for lead, a, b, values in reading.segments:
