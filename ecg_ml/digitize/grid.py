@@ -303,8 +303,8 @@ def tilt(views: Views, trace_mask: np.ndarray, grid: Grid) -> np.ndarray | None:
     so to first order the x pitch grows as 1 + 2a·x + b·y and the y pitch as 1 + a·x + 2b·y (the
     slant foreshortens the lines running away from the camera twice). a and b are fitted to both
     pitches together. Returns the 3x3 matrix, or None when the pitch changes by less than MIN_TILT
-    across the page or too few tiles show the grid. A tile's period counts up to the comb's
-    factor-two ambiguity, folded onto the page's reading (the relative change is what counts)."""
+    across the page or too few tiles show the grid. A tile's comb looks only within 0.7-1.4 of
+    the page's reading: a small tile's spectrum easily locks onto a harmonic."""
     lines = np.where(trace_mask, 0.0, views.lines)
     h, w = lines.shape
     reference = (5 * grid.px_per_mm_x, 5 * grid.px_per_mm_y)
