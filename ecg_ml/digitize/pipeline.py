@@ -586,18 +586,21 @@ def read_rows(
         reading = read_row(runs, ink, row, pulse, others, axis, spacing, width, px_per_mv, cut_off_possible)
         if min(reading.shares.values()) < MIN_FOLLOWED:
             faint_runs = faint_runs or vertical_runs(ink > FAINT_TRACE_INK)
-            fainter = read_row(
-                faint_runs,
-                ink,
-                row,
-                pulse,
-                others,
-                replace(axis),
-                spacing,
-                width,
-                px_per_mv,
-                cut_off_possible,
-            )
+            try:
+                fainter = read_row(
+                    faint_runs,
+                    ink,
+                    row,
+                    pulse,
+                    others,
+                    replace(axis),
+                    spacing,
+                    width,
+                    px_per_mv,
+                    cut_off_possible,
+                )
+            except UnreadablePhoto:  # fainter ink reaching the page's edge: the first reading stands
+                fainter = reading
             if len(fainter.segments) > len(reading.segments):
                 reading = fainter
         problems += reading.problems
