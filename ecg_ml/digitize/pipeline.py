@@ -190,16 +190,18 @@ def untilted_page(
     matrix = tilt(views, mask, grid)
     if matrix is None:
         return flat, views, mask, grid
-    outline = page.untilted(image.shape, matrix @ page.flattening(corners))
+    to_flat = page.flattening(corners)
+    outline = page.untilted(image.shape, matrix @ to_flat)
     if outline is None:
         return flat, views, mask, grid
     width, height = page.flat_size(outline)
-    half = np.diag([0.5, 0.5, 1.0]) @ page.flattening(outline) @ np.linalg.inv(page.flattening(corners))
+    to_untilted = page.flattening(outline)
+    half = np.diag([0.5, 0.5, 1.0]) @ to_untilted @ np.linalg.inv(to_flat)
     lines = np.where(mask, 0.0, views.lines).astype(np.float32)
     carried = cv2.warpPerspective(lines, half, (width // 2, height // 2), flags=cv2.INTER_AREA)
     scale = 0.5 * width / flat.shape[1]  # about: the pitch only bounds the search for the lean
     shear = unsheared(carried, Grid(grid.px_per_mm_x * scale, grid.px_per_mm_y * scale, grid.strength))
-    outline = page.untilted(image.shape, shear @ page.flattening(outline))
+    outline = page.untilted(image.shape, shear @ to_untilted)
     if outline is None:
         return flat, views, mask, grid
     flat = page.flatten(image, outline)
