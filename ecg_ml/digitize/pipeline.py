@@ -80,8 +80,10 @@ class DigitizedECG:
     overlay: np.ndarray | None = None
 
     def record(self) -> ECGRecord:
-        """The digitized signal as a record for ecg_ml.analyze."""
-        return ECGRecord(signal=self.signal, fs=self.fs, leads=self.leads, metadata={"format": "photo"})
+        """The digitized signal as a record for ecg_ml.analyze; the photo's reading problems travel
+        in its metadata (photo_problems) for the result to warn of."""
+        metadata = {"format": "photo", "photo_problems": list(self.quality.get("problems", []))}
+        return ECGRecord(signal=self.signal, fs=self.fs, leads=self.leads, metadata=metadata)
 
 
 def layout_rows(layout: str, duration: float) -> list[list[tuple[str, float, float]]]:
