@@ -1,9 +1,14 @@
 """One ECG in, one reading out: quality gate, measurements, model findings with explanations,
 triage and advice. Never a confident reading of garbage: a record the quality check refuses
-gets `not_interpretable` with the reason code and nothing else."""
+gets `not_interpretable` with the reason code and nothing else.
+
+A photographed printout brings the digitiser's reading problems along (record.metadata
+["photo_problems"]): those a patient should hear of join the quality problems as warnings, under
+a `photo_` prefix so that none reads as a signal code (the digitiser's "leads_not_read" beside
+the signal's "missing_leads"). They never refuse a record the signal check let through."""
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -14,6 +19,16 @@ from ecg_ml.record import ECGRecord
 
 FINDING_THRESHOLD = 0.5  # temperature-scaled probability from which a label is reported
 NORMAL_LABEL = "NORM"  # not explained: a normal ECG has no place to point at
+
+# The digitiser's problem codes (ecg_ml.digitize) -> the quality problem the reading carries.
+PHOTO_PROBLEMS = {
+    "glare": "photo_glare",
+    "calibration_pulse_missing": "photo_calibration_pulse_missing",
+    "leads_not_read": "photo_leads_not_read",
+    "row_shorter_than_printed": "photo_row_shorter_than_printed",
+}
+# The digitiser's own bookkeeping, nothing a patient could act on: left out of the reading.
+PHOTO_PROBLEMS_NOT_SHOWN = frozenset({"trace_start_not_at_convention"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,19 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
+def photo_problems(record: ECGRecord) -> list[str]:
+    """The photo's reading problems worth telling, as quality problem codes, in the digitiser's
+    order; an unknown digitiser code is left out (tests/ecg_ml/test_analyze.py keeps the table
+    above in step with the digitiser)."""
+    found = record.metadata.get("photo_problems") or []
+    return list(dict.fromkeys(PHOTO_PROBLEMS[code] for code in found if code in PHOTO_PROBLEMS))
+
+
+def _with_photo_problems(checked: quality.Quality, record: ECGRecord) -> quality.Quality:
+    problems = list(dict.fromkeys([*checked.problems, *photo_problems(record)]))
+    return replace(checked, problems=problems)
+
+
 def analyze(record: ECGRecord, risk_category: str | None = None) -> Analysis:
     """Read one record. `risk_category` is the patient's latest risk-test category, if any."""
     timings: dict[str, float] = {}
@@ -54,7 +82,7 @@ def analyze(record: ECGRecord, risk_category: str | None = None) -> Analysis:
     # The beats (R peaks, median beats, fiducials) serve both the quality check and the
     # measurements: found once.
     beats = measure.analyze_beats(record)
-    checked = quality.assess(record, beats)
+    checked = _with_photo_problems(quality.assess(record, beats), record)
     timings["quality"] = _ms(started)
     model_version = classify.load_classifier().version
     if not checked.interpretable:

@@ -88,6 +88,50 @@ REASON_TEXTS = {
     "unsafe_archive": N_("The archive must hold one ECG record, at most 100 MB unpacked."),
 }
 
+# What each quality problem (ecg_ml.quality, and a photo's reading problems, see
+# ecg_ml.analysis.PHOTO_PROBLEMS) means for the reading: a note beside the result, worded for a
+# warning and for a refusal alike (the refusal itself speaks through REASON_TEXTS); for a photo,
+# how to take a better one.
+QUALITY_TEXTS = {
+    "invalid_sampling_rate": N_("The file's sampling rate is not one an ECG can be read at."),
+    "all_missing": N_("The recording holds no signal to read."),
+    "too_short": N_("The recording is shorter than 2.5 seconds, too short to read."),
+    "missing_leads": N_("Some leads were not recorded; the reading relies on the others."),
+    "flat_line": N_(
+        "Some leads show a flat line, as when an electrode does not touch the skin; they add nothing to "
+        "the reading."
+    ),
+    "implausible_amplitude": N_("The signal's size is implausible; the file may use the wrong units."),
+    "saturated": N_(
+        "In places the signal went beyond the recorder's range and was cut off; those parts were read "
+        "with less certainty."
+    ),
+    "noisy": N_(
+        "Parts of the recording are disturbed by noise (movement, muscle tension or a loose electrode), "
+        "which makes them harder to read."
+    ),
+    "lead_reversal": N_(
+        "The left and right arm electrodes look swapped, which changes how some leads look. When the ECG "
+        "is recorded again, the electrodes can be checked."
+    ),
+    "photo_glare": N_(
+        "Light reflected off part of the paper, so part of the trace was read with less certainty. Next "
+        "time, tilt the phone a little or move away from the lamp."
+    ),
+    "photo_calibration_pulse_missing": N_(
+        "The calibration mark at the start of a row was not found, so the usual scale was assumed. Next "
+        "time, keep the left edge of the printout, with its calibration marks, in the photo."
+    ),
+    "photo_leads_not_read": N_(
+        "Some printed leads could not be followed in the photo; the reading relies on the others. Next "
+        "time, lay the printout flat and take the photo from straight above, in even light."
+    ),
+    "photo_row_shorter_than_printed": N_(
+        "A row of the trace ends before the printed length, as if cut off, so less of it was read. Next "
+        "time, fit the whole printout in the photo with a little margin around it."
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Advice:

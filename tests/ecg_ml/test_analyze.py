@@ -2,6 +2,7 @@
 measurements, findings, triage and advice; bad signals refused with their reason code and nothing
 else; the batch command line; the public names of the package."""
 
+import ast
 import csv
 import json
 import shutil
@@ -13,8 +14,10 @@ import numpy as np
 import pytest
 
 import ecg_ml
+from ecg_ml import quality
+from ecg_ml.analysis import PHOTO_PROBLEMS, PHOTO_PROBLEMS_NOT_SHOWN
 from ecg_ml.data import printout_view
-from ecg_ml.recommend import RECOMMENDATION_TEXTS, TRIAGE_TEXTS
+from ecg_ml.recommend import QUALITY_TEXTS, RECOMMENDATION_TEXTS, TRIAGE_TEXTS
 from ecg_ml.record import STANDARD_LEADS, ECGRecord
 
 PTBXL = Path(__file__).resolve().parents[1] / "data" / "ptbxl"
@@ -135,6 +138,82 @@ def test_swapped_arm_electrodes_are_read_with_a_warning() -> None:
     reading = ecg_ml.analyze(ECGRecord(signal=x, fs=500.0))
     assert reading.interpretable
     assert "lead_reversal" in reading.quality["problems"]
+
+
+def photo(source: ECGRecord, problems: list[str]) -> ECGRecord:
+    """A record as a photo's digitiser hands it over (DigitizedECG.record)."""
+    metadata = {"format": "photo", "photo_problems": problems}
+    return ECGRecord(signal=source.signal, fs=source.fs, metadata=metadata)
+
+
+def test_a_photos_reading_problems_are_warnings_without_its_internal_ones(normal: ecg_ml.Analysis) -> None:
+    reading = ecg_ml.analyze(photo(record(1), ["glare", "trace_start_not_at_convention"]))
+    assert reading.interpretable and reading.reason is None
+    assert reading.quality["problems"] == [*normal.quality["problems"], "photo_glare"]
+    assert not any("trace_start" in code for code in reading.quality["problems"])
+    assert reading.triage == normal.triage and reading.probabilities == normal.probabilities
+
+
+def test_a_refused_photo_keeps_its_reading_problems_once_each() -> None:
+    refused = damaged("too_short")
+    problems = ["leads_not_read", "row_shorter_than_printed", "leads_not_read", "an_unknown_code"]
+    reading = ecg_ml.analyze(photo(refused, problems))
+    assert not reading.interpretable and reading.reason == "too_short"
+    assert reading.quality["problems"] == [
+        "too_short",
+        "photo_leads_not_read",
+        "photo_row_shorter_than_printed",
+    ]
+
+
+def _strings_in(node: ast.AST) -> set[str]:
+    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def signal_quality_codes() -> set[str]:
+    """Every code ecg_ml.quality can add, read from its source: the first argument of `.add(...)`."""
+    tree = ast.parse((ROOT / "ecg_ml" / "quality.py").read_text(encoding="utf-8"))
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
+
+
+def digitiser_problem_codes() -> set[str]:
+    """Every code the digitiser can put in its problems, read from its source: the strings
+    appended or added to anything named problems (`problems.append("x")`,
+    `quality["problems"] += ["x"]`)."""
+    found: set[str] = set()
+    for path in sorted((ROOT / "ecg_ml" / "digitize").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("append", "extend")
+                and ast.unparse(node.func.value).endswith("problems")
+            ):
+                found |= set().union(*(_strings_in(arg) for arg in node.args))
+            elif isinstance(node, ast.AugAssign) and "problems" in ast.unparse(node.target):
+                found |= _strings_in(node.value)
+    return found
+
+
+def test_every_quality_problem_the_reading_can_carry_has_a_text() -> None:
+    signal_codes = signal_quality_codes()
+    assert set(quality.REFUSING) <= signal_codes  # the reading of the source found the codes
+    digitiser_codes = digitiser_problem_codes()
+    assert "glare" in digitiser_codes
+    # Each of the digitiser's codes is either told (under its photo_ code) or left out on purpose.
+    assert digitiser_codes == set(PHOTO_PROBLEMS) | PHOTO_PROBLEMS_NOT_SHOWN
+    photo_codes = set(PHOTO_PROBLEMS.values())
+    assert not photo_codes & signal_codes
+    assert set(QUALITY_TEXTS) == signal_codes | photo_codes
 
 
 def test_command_line_reads_files_and_names_what_it_cannot(tmp_path: Path) -> None:
