@@ -89,7 +89,15 @@ class StudyResultPublic(BaseModel):
                         }
                     ],
                     "measurements": {"heart_rate_bpm": 112.0, "rhythm": "irregular", "qrs_ms": 92.0},
-                    "quality_problems": [],
+                    "quality_problems": ["photo_glare"],
+                    "quality_notes": [
+                        {
+                            "code": "photo_glare",
+                            "text": "Light reflected off part of the paper, so part of the trace was read "
+                            "with less certainty. Next time, tilt the phone a little or move away from "
+                            "the lamp.",
+                        }
+                    ],
                     "model_version": "1.0.0",
                     "rules_version": "2026-11-25.1",
                     "processing_ms": 180,
@@ -106,7 +114,14 @@ class StudyResultPublic(BaseModel):
     recommendations: list[CodeText]
     findings: list[FindingPublic]
     measurements: dict[str, Any] | None
-    quality_problems: list[str]
+    quality_problems: list[str] = Field(
+        description="Codes of what made the ECG harder to read (signal quality, and for a photo its "
+        "reading problems, prefixed photo_); kept for older apps, quality_notes has their texts."
+    )
+    quality_notes: list[CodeText] = Field(
+        description="One note per quality problem, in the same order: its code and what it means for "
+        "the reading (for a photo, how to take a better one), in the request's language."
+    )
     model_version: str
     rules_version: str
     processing_ms: int

@@ -23,7 +23,14 @@ from booking.models import Booking
 from ecg_ml import STANDARD_LEADS
 from ecg_ml.digitize.feedback import RETAKE_HINTS
 from ecg_ml.labels import LABELS
-from ecg_ml.recommend import DISCLAIMER, FINDING_TEXTS, REASON_TEXTS, RECOMMENDATION_TEXTS, TRIAGE_TEXTS
+from ecg_ml.recommend import (
+    DISCLAIMER,
+    FINDING_TEXTS,
+    QUALITY_TEXTS,
+    REASON_TEXTS,
+    RECOMMENDATION_TEXTS,
+    TRIAGE_TEXTS,
+)
 from i18n import N_, Language, gettext, pick_localized
 from services.accounts.models import User
 from services.auth import Principal
@@ -344,6 +351,7 @@ def result_public(result: StudyResult, language: Language) -> StudyResultPublic:
         )
         for finding in analysis.get("findings", [])
     ]
+    problems = list(analysis.get("quality", {}).get("problems", []))
     return StudyResultPublic(
         interpretable=result.interpretable,
         reason=_text(result.reason, REASON_TEXTS, language) if result.reason else None,
@@ -351,7 +359,8 @@ def result_public(result: StudyResult, language: Language) -> StudyResultPublic:
         recommendations=[_text(code, RECOMMENDATION_TEXTS, language) for code in analysis["recommendations"]],
         findings=findings,
         measurements=analysis.get("measurements"),
-        quality_problems=list(analysis.get("quality", {}).get("problems", [])),
+        quality_problems=problems,
+        quality_notes=[_text(code, QUALITY_TEXTS, language) for code in problems],
         model_version=result.model_version,
         rules_version=str(analysis.get("rules_version", "")),
         processing_ms=result.processing_ms,

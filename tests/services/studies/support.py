@@ -2,6 +2,7 @@
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session
@@ -29,7 +30,10 @@ READING = {
 }
 
 
-def make_analysed_study(db: Session, patient: User, clinic: Clinic | None) -> Study:
+def make_analysed_study(
+    db: Session, patient: User, clinic: Clinic | None, reading: dict[str, Any] | None = None
+) -> Study:
+    """A done study of RECORD whose result is `reading` (default READING)."""
     store = get_blob_store()
     record = read_record(RECORD)
     study = Study(
@@ -57,7 +61,7 @@ def make_analysed_study(db: Session, patient: User, clinic: Clinic | None) -> St
             study_id=study.id,
             interpretable=True,
             triage="routine",
-            analysis=READING,
+            analysis=reading if reading is not None else READING,
             model_version="test",
             signal_blob_key=signal_key,
             fs=record.fs,

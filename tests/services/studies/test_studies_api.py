@@ -24,6 +24,8 @@ from sqlmodel import Session, select
 from booking.models import Booking, BookingStatus, Resource, ResourceKind, Slot
 from ecg_ml import read_record
 from ecg_ml.digitize.page import decode
+from ecg_ml.recommend import QUALITY_TEXTS
+from i18n import gettext
 from notifications.models import Notification, NotificationKind
 from services.accounts.models import Role, User
 from services.clinics.models import Clinic, ClinicService
@@ -31,6 +33,7 @@ from services.db import transaction, utcnow
 from services.storage import get_blob_store
 from services.studies import tasks
 from services.studies.models import AuditEvent, Study, StudyResult, StudyStatus
+from tests.services.studies.support import READING, make_analysed_study
 from tests.support import hospital_headers, make_clinic, make_hospital_client, make_user, sign_in
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -107,6 +110,34 @@ def test_a_wfdb_upload_is_analysed_and_read_back_in_russian(
     ]
     # A second run of the job (a redelivered message) records nothing more.
     assert not tasks.run_analysis(lambda: transaction(db), uuid.UUID(study["id"]), None)
+
+
+def test_quality_problems_come_with_notes_in_the_callers_language(
+    client: TestClient, db: Session, patient: User, patient_headers: dict[str, str]
+) -> None:
+    problems = ["noisy", "photo_glare", "photo_calibration_pulse_missing"]
+    reading = {**READING, "quality": {"problems": problems, "interpretable": True}}
+    study = make_analysed_study(db, patient, None, reading)
+
+    result = client.get(f"/v1/studies/{study.id}", headers={**patient_headers, "Accept-Language": "ru"})
+    assert result.status_code == 200, result.text
+    body = result.json()["result"]
+    assert body["quality_problems"] == problems  # the codes older apps read, as they were
+    notes = body["quality_notes"]
+    assert [note["code"] for note in notes] == problems
+    assert [note["text"] for note in notes] == [gettext(QUALITY_TEXTS[code], "ru") for code in problems]
+    assert "блик" in notes[1]["text"] and "лампы" in notes[1]["text"]  # Russian, with the retake advice
+
+    english = client.get(f"/v1/studies/{study.id}", headers=patient_headers).json()["result"]
+    assert [note["text"] for note in english["quality_notes"]] == [QUALITY_TEXTS[code] for code in problems]
+
+
+def test_a_result_without_quality_problems_has_no_notes(
+    client: TestClient, db: Session, patient: User, patient_headers: dict[str, str]
+) -> None:
+    study = make_analysed_study(db, patient, None)
+    body = client.get(f"/v1/studies/{study.id}", headers=patient_headers).json()["result"]
+    assert body["quality_problems"] == [] and body["quality_notes"] == []
 
 
 @pytest.mark.parametrize(
