@@ -28,7 +28,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import signal as sps
 
-from ecg_ml.recommend import DISCLAIMER, FINDING_TEXTS, REASON_TEXTS, RECOMMENDATION_TEXTS, TRIAGE_TEXTS
+from ecg_ml.recommend import (
+    DISCLAIMER,
+    FINDING_TEXTS,
+    QUALITY_TEXTS,
+    REASON_TEXTS,
+    RECOMMENDATION_TEXTS,
+    TRIAGE_TEXTS,
+)
 from ecg_ml.record import STANDARD_LEADS
 from i18n import N_, Language, gettext
 from i18n.formatting import DEFAULT_TIMEZONE, format_datetime, format_number, format_percent
@@ -46,6 +53,7 @@ FINDINGS_HEADING = N_("Findings of the automated reading")
 FINDINGS_NOTE = N_("Probability: how sure the model is that the sign is present.")
 NO_FINDINGS = N_("No signs above the reporting threshold.")
 ADVICE_HEADING = N_("Advice")
+QUALITY_HEADING = N_("Notes on the recording")
 REVIEW_HEADING = N_("Clinician review")
 NOT_REVIEWED = N_("Not yet reviewed by a clinician.")
 CONFIRMED_BY = N_("Confirmed by {clinician} on {time}.")
@@ -399,6 +407,7 @@ def _reading_pages(data: ReportData, language: Language) -> list[Figure]:
         out.heading(gettext(ADVICE_HEADING, language))
         for code in recommendations:
             out.paragraph("•  " + gettext(RECOMMENDATION_TEXTS[code], language))
+    _quality_section(out, analysis, language)
     _review_section(out, data.review, data.time_zone, language)
     model_line = gettext(
         MODEL_LINE,
@@ -423,6 +432,21 @@ def _urgency_section(out: _TextPages, analysis: dict[str, Any], language: Langua
     reason = analysis.get("reason")
     if reason:
         out.paragraph(gettext(REASON_TEXTS.get(reason, REASON_TEXTS["unreadable_ecg"]), language))
+
+
+def _quality_section(out: _TextPages, analysis: dict[str, Any], language: Language) -> None:
+    """What made the ECG harder to read (a noisy lead, glare on the photo), one note each; the
+    refusal's reason is said under Urgency already."""
+    problems = [
+        code
+        for code in (analysis.get("quality") or {}).get("problems") or []
+        if code in QUALITY_TEXTS and code != analysis.get("reason")
+    ]
+    if not problems:
+        return
+    out.heading(gettext(QUALITY_HEADING, language))
+    for code in problems:
+        out.paragraph("•  " + gettext(QUALITY_TEXTS[code], language))
 
 
 def _findings_section(out: _TextPages, findings: list[dict[str, Any]], language: Language) -> None:

@@ -17,6 +17,7 @@ from ecg_ml.quality import assess
 from ecg_ml.recommend import (
     DISCLAIMER,
     FINDING_TEXTS,
+    QUALITY_TEXTS,
     REASON_TEXTS,
     RECOMMENDATION_TEXTS,
     TRIAGE_TEXTS,
@@ -32,6 +33,7 @@ from services.studies.report import (
     MEASUREMENT_LABELS,
     NOT_REVIEWED,
     PAGE_LINE,
+    QUALITY_HEADING,
     TITLE,
     ClinicianReview,
     ReportData,
@@ -214,6 +216,32 @@ def test_a_record_that_could_not_be_read(record: ECGRecord, tmp_path: Path) -> N
     assert plain(gettext(REASON_TEXTS["noisy"], "ru")) in text
     assert plain(gettext(RECOMMENDATION_TEXTS["retake_ecg"], "ru")) in text
     assert gettext(MEASUREMENT_LABELS["qrs_ms"], "ru") not in text
+
+
+def test_the_quality_notes_are_listed(record: ECGRecord, analysis: dict[str, Any], tmp_path: Path) -> None:
+    problems = ["noisy", "photo_glare"]
+    noted = {**analysis, "quality": {**analysis["quality"], "problems": problems}}
+    text = " ".join(pages_text(report(record, noted, "ru"), tmp_path))
+    assert gettext(QUALITY_HEADING, "ru") in text
+    for code in problems:
+        assert plain(gettext(QUALITY_TEXTS[code], "ru")) in text
+
+
+def test_a_refusal_is_not_noted_twice(record: ECGRecord, tmp_path: Path) -> None:
+    advice = not_interpretable_advice()
+    analysis = {
+        "interpretable": False,
+        "reason": "noisy",
+        "triage": advice.triage,
+        "recommendations": advice.recommendations,
+        "findings": [],
+        "quality": {"problems": ["noisy", "photo_leads_not_read"]},
+        "measurements": None,
+    }
+    text = " ".join(pages_text(report(record, analysis, "uz"), tmp_path))
+    assert plain(gettext(REASON_TEXTS["noisy"], "uz")) in text
+    assert plain(gettext(QUALITY_TEXTS["noisy"], "uz")) not in text
+    assert plain(gettext(QUALITY_TEXTS["photo_leads_not_read"], "uz")) in text
 
 
 def test_a_long_reading_flows_onto_more_pages(

@@ -22,7 +22,7 @@ from services.security import create_access_token
 from services.studies.models import AuditEvent, StudyReview
 from tests.booking.support import free_slots
 from tests.services.portal.support import csrf_of, make_urgent, portal_log_in, post_form, text_of
-from tests.services.studies.support import make_analysed_study
+from tests.services.studies.support import READING, make_analysed_study
 from tests.support import PASSWORD, make_clinic, make_user, settings_changed, sign_in
 
 
@@ -624,6 +624,15 @@ def test_staff_see_studies_but_only_clinicians_review_them(
     response = post_form(client, study_url + "/review", {"verdict": "confirmed"}, page=study_url)
     assert response.status_code == 403
     assert _count(db, StudyReview) == 0
+
+
+def test_the_study_page_shows_the_quality_notes(client: TestClient, db: Session, clinic: Clinic) -> None:
+    reading = {**READING, "quality": {"problems": ["lead_reversal", "photo_glare"], "interpretable": True}}
+    study = make_analysed_study(db, make_user(db), clinic, reading)
+    _signed_in(client, _staff(db, clinic, role=Role.clinician))
+    page = text_of(client.get(f"/portal/clinics/{clinic.id}/studies/{study.id}"))
+    assert "Notes on the recording" in page
+    assert "The left and right arm electrodes look swapped" in page and "(photo_glare)" in page
 
 
 def test_a_study_of_another_clinic_is_not_found(client: TestClient, db: Session, clinic: Clinic) -> None:
