@@ -8,6 +8,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.signal import find_peaks
 
 from ecg_ml.digitize import feedback, page
 from ecg_ml.digitize.grid import (
@@ -58,6 +59,16 @@ PULSE_FAINT_INK = (0.32, 0.26, 0.2)
 
 LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
 LAYOUT_ROWS = (3, 4, 6)  # rows of the layouts read (detect_layout)
+# Rows of traces found from the traces alone (trace_rows): ink within 0.75 mm of the baseline on this
+# share of the page's width, at least TRACE_ROW_QUARTER in each quarter of it (a line of printed
+# text covers only part of the width), away from the page's top and bottom edges.
+TRACE_ROW_COVER = 0.35
+TRACE_ROW_QUARTER = 0.05
+TRACE_ROW_EDGE_MM = 8.0
+# A page without any pulse is read at 10 mm/mV and 25 mm/s only where its rows of traces run the
+# 250 mm of 10 s from their first ink (to the last, or to a pulse printed at the right end).
+ROW_MM_RANGE = (0.96 * TRACE_MM, 1.04 * TRACE_MM)
+ASSUMED_PULSE_MM = (10.0, 5.0)  # height, width: 1 mV at 10 mm/mV for 0.2 s at 25 mm/s
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 
 
@@ -268,7 +279,9 @@ def calibration_pulses(
     enlarged, stays faint and dotted). Later looks only where the earlier cannot complete the
     rows, or complete them to a number of rows no layout has (two pulses of four found, no gap
     between them to infer one in): bridging and widening move the ends of strokes that were
-    whole, and with them a pulse's measured height and time 0. No pulse at all: an empty list."""
+    whole, and with them a pulse's measured height and time 0. Where no look completes the rows,
+    the rows are found from the traces themselves (pulses_on_trace_rows). No pulse and no such
+    rows: an empty list."""
     looks = (
         lambda: find_pulses(mask, ink, runs, grid, width),
         lambda: find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM),
@@ -290,9 +303,132 @@ def calibration_pulses(
             continue
         if len(outcome[0]) in LAYOUT_ROWS:
             return outcome
+    on_rows = pulses_on_trace_rows(mask, ink, best, grid)
+    if on_rows is not None:
+        return on_rows, True
     if isinstance(outcome, UnreadablePhoto):
         raise outcome
     return outcome
+
+
+def trace_rows(mask: np.ndarray, grid: Grid) -> list[float]:
+    """Baselines (px) of the rows of traces, found from the traces alone: pixel rows near which ink
+    runs across the page (TRACE_ROW_COVER), at least 12 mm apart; each baseline is its band's most
+    inked pixel row (a trace's flat stretches lie on it)."""
+    h, w = mask.shape
+    reach = max(3, round(1.5 * grid.px_per_mm_y)) | 1
+    near = cv2.dilate(mask.astype(np.uint8), np.ones((reach, 1), np.uint8))
+    quarters = np.stack([q.mean(axis=1) for q in np.array_split(near[:, w // 10 : w - w // 20], 4, axis=1)])
+    cover = quarters.mean(axis=0)
+    peaks, _ = find_peaks(cover, height=TRACE_ROW_COVER, distance=12 * grid.px_per_mm_y)
+    edge = TRACE_ROW_EDGE_MM * grid.px_per_mm_y
+    peaks = [int(y) for y in peaks if quarters[:, y].min() >= TRACE_ROW_QUARTER and edge <= y <= h - edge]
+    half_band = round(3 * grid.px_per_mm_y)
+    baselines = []
+    for y in peaks:
+        a, b = max(0, y - half_band), min(h, y + half_band + 1)
+        baselines.append(float(a + np.argmax(mask[a:b, w // 10 :].sum(axis=1))))
+    return baselines
+
+
+def pulses_on_trace_rows(
+    mask: np.ndarray, ink: np.ndarray, found: list[Pulse], grid: Grid
+) -> list[Pulse] | None:
+    """Where the pulses found do not make a layout's rows: the rows of traces (trace_rows). With
+    pulses found on two rows or more, each row keeps its own, the others take the nearest one's
+    moved to them (carts print every row's pulse in one column, at one gain; read_row starts a
+    row at its first ink where that is more than 1 mm off). With fewer (not printed, cut off, or
+    printed at the rows' right ends), the page is read at 10 mm/mV and 25 mm/s, or at the
+    right-end pulses' size, each row's time 0 at its first ink. Either way only where the rows run
+    the 250 mm of 10 s from time 0: a row cut short by the photo's edge, or a QRS complex taken
+    for a pulse, would put every beat at the wrong moment. A trace running off the page's edge is
+    paper_cut_off. None: no rows of a layout, or not 10 s long."""
+    rows = trace_rows(mask, grid)
+    if len(rows) not in LAYOUT_ROWS:
+        return None
+    spacing = float(np.median(np.diff(rows)))
+    runs = vertical_runs(mask)
+    right = right_end_pulses(ink, grid)
+    ends = []  # per row: first ink, and where its trace ends (a right-end pulse's rise, or the last ink)
+    right_on_rows: list[Pulse] = []
+    for y in rows:
+        first, last = trace_span(runs, y, 0.25 * spacing, grid)
+        at_right = [p for p in right if abs(p.y_base - y) < 0.25 * spacing][:1]
+        right_on_rows += at_right
+        ends.append((first, at_right[0].x_rise if at_right else last))
+    edge = grid.px_per_mm_x
+    if min(a for a, _ in ends) < edge or max(b for _, b in ends) > len(runs.offsets) - 2 - edge:
+        raise UnreadablePhoto(feedback.PAPER_CUT_OFF, "rows of traces run off the page's edge")
+    before = PULSE_TO_TRACE_MM * grid.px_per_mm_x
+    own = {i: p for i, y in enumerate(rows) for p in found if abs(p.y_base - y) < 0.25 * spacing}
+    # One pulse alone may be a QRS complex taken for one (a page whose pulses are all covered).
+    if len(own) >= 2:
+        # Something else than a pulse (a QRS complex where the photo cut the rows' starts off) does
+        # not stand 250 mm before the row's end.
+        row_px = float(np.median([ends[i][1] - (p.x_fall + before) for i, p in own.items()]))
+        if not ROW_MM_RANGE[0] <= row_px / grid.px_per_mm_x <= ROW_MM_RANGE[1]:
+            return None
+        pulses: list[Pulse] = []
+        for i, y in enumerate(rows):
+            if i in own:
+                pulses.append(own[i])
+                continue
+            nearest = own[min(own, key=lambda j: abs(rows[j] - y))]
+            pulses.append(replace(nearest, y_base=y, y_top=y - (nearest.y_base - nearest.y_top)))
+    else:
+        row_px = float(np.median([b - a for a, b in ends]))
+        if not ROW_MM_RANGE[0] <= row_px / grid.px_per_mm_x <= ROW_MM_RANGE[1]:
+            return None
+        # A row longer than the others starts with something else than its trace: a lead name,
+        # what the photo left of a pulse. The rows of a page are printed equally long.
+        starts = [b - row_px if b - a > row_px + 1.5 * edge else a for a, b in ends]
+        if len(right_on_rows) >= len(rows) / 2:
+            height = float(np.median([p.y_base - p.y_top for p in right_on_rows]))
+            span = float(np.median([p.x_fall - p.x_rise for p in right_on_rows]))
+        else:
+            height, span = ASSUMED_PULSE_MM[0] * grid.px_per_mm_y, ASSUMED_PULSE_MM[1] * edge
+        pulses = [
+            Pulse(x_rise=a - before - span, x_fall=a - before, y_base=y, y_top=y - height, x_end=a - edge)
+            for y, a in zip(rows, starts, strict=True)
+        ]
+    # A row of traces that trace_rows missed (a lead's large waves keep it off its baseline) would
+    # put the leads of every row in the wrong places.
+    return pulses if unpulsed_row(mask, pulses, grid) is None else None
+
+
+def trace_span(runs: Runs, baseline: float, reach: float, grid: Grid) -> tuple[int, int]:
+    """The first and last column of a row's trace: where ink within `reach` of the baseline runs on
+    through 80 % of the next (previous) 5 mm; a speck, the page's dark edge or a pulse's top stroke
+    above the reach does not."""
+    page_w = len(runs.offsets) - 1
+    column = np.repeat(np.arange(page_w), np.diff(runs.offsets))
+    near = (runs.stops > baseline - reach) & (runs.starts < baseline + reach)
+    inked = np.bincount(column[near], minlength=page_w) > 0
+    window = max(1, round(5 * grid.px_per_mm_x))
+    share = np.convolve(inked, np.ones(window) / window, mode="full")  # share[i]: columns i-window+1..i
+    onward = np.flatnonzero(share[window - 1 :] >= 0.8)  # windows starting at each column
+    backward = np.flatnonzero(share[:page_w] >= 0.8)  # windows ending at each column
+    if onward.size == 0:
+        return 0, 0
+    # The window's own first (last) inked column: up to a fifth of it may be blank.
+    first = int(onward[0]) + int(np.argmax(inked[onward[0] :]))
+    last = int(backward[-1]) - int(np.argmax(inked[: backward[-1] + 1][::-1]))
+    return first, last
+
+
+def right_end_pulses(ink: np.ndarray, grid: Grid) -> list[Pulse]:
+    """Pulses printed at the right ends of the rows (some carts), found as left ones in the
+    mirrored page, in the ink as the trace is read and then fainter (PULSE_FAINT_INK; gaps
+    bridged); x_rise is the pulse's left stroke, where the row's trace ends."""
+    mirrored = np.ascontiguousarray(ink[:, ::-1])
+    best: list[Pulse] = []
+    for level in (INK_THRESHOLD, *PULSE_FAINT_INK):
+        inked = mirrored > level
+        runs = vertical_runs(inked)
+        found = find_pulses(inked, mirrored, runs, grid, line_width(runs), PULSE_BRIDGE_MM)
+        best = found if len(found) > len(best) else best
+    last = ink.shape[1] - 1
+    return [replace(p, x_rise=last - p.x_fall, x_fall=last - p.x_rise, x_end=last - p.x_rise) for p in best]
 
 
 def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) -> list[Pulse]:

@@ -61,6 +61,7 @@ def find_pulses(
     stroke are bridged (a thin pulse on a phone photo falls apart under the ink threshold)."""
     w = mask.shape[1]
     min_height = 3.5 * grid.px_per_mm_y
+    max_height = 1.25 * max(GAINS) * grid.px_per_mm_y  # grid lines in faint ink pair up too, page-high
     edges: list[tuple[float, float, float]] = []  # x, top, bottom of long vertical strokes
     gap = bridge_mm * grid.px_per_mm_y
     for x in range(w // 5):
@@ -83,7 +84,9 @@ def find_pulses(
                 continue
             top_row = round(top1 + width / 2)
             between = mask[max(0, top_row - round(width)) : top_row + round(width) + 1, round(x1) : round(x2)]
-            if between.size == 0 or between.any(axis=0).mean() < 0.8 or height < min_height:
+            if between.size == 0 or between.any(axis=0).mean() < 0.8:
+                continue
+            if not min_height <= height <= max_height:
                 continue
             pulses.append(_measure_pulse(ink, x1, x2, top1, bottom1, width, grid))
             used.update((i, j))

@@ -194,11 +194,51 @@ def test_a_row_whose_pulse_is_missing_is_read_with_its_neighbours(rows: slice) -
     assert challenge_snr(result.signal, truth("scan_3x4_norm")) > 12.5
 
 
-def test_two_rows_without_their_pulses_refuse_the_page() -> None:
-    """Two pulses covered: which rows are which cannot be told, so the page is refused."""
+def test_two_rows_without_their_pulses_are_read_on_the_rows_of_traces() -> None:
+    """Two pulses covered: the rows are found from the traces themselves, the two rows with their
+    pulses keep them and the other two take the nearest one's, every lead in its place."""
     page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
     page[250:500, 60:215] = 255
     page[1380:1620, 60:215] = 255
+    result = digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert result.layout == "3x4+1"
+    assert "calibration_pulse_missing" in result.quality["problems"]
+    assert challenge_snr(result.signal, truth("scan_3x4_norm")) > 11.5
+
+
+def test_a_page_without_pulses_is_read_at_the_common_settings_from_the_traces_first_ink() -> None:
+    """Every pulse covered: read at 10 mm/mV and 25 mm/s (what this page prints), each row's time
+    0 at its trace's first ink, and the page says its pulses are missing."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    page[:, 60:205] = 255  # the pulses and their stubs; the traces start at x = 208
+    result = digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert (result.layout, result.paper_speed, result.gain) == ("3x4+1", 25.0, 10.0)
+    assert "calibration_pulse_missing" in result.quality["problems"]
+    assert challenge_snr(result.signal, truth("scan_3x4_norm")) > 8.0
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (np.s_[:, 400:], feedback.PAPER_CUT_OFF),  # the photo's left edge through the rows' first column
+        (np.s_[:, :2000], feedback.PAPER_CUT_OFF),  # its right edge through the last column
+    ],
+    ids=["left", "right"],
+)
+def test_a_page_cut_through_its_rows_is_refused_not_read_at_a_wrong_time(cut: tuple, reason: str) -> None:
+    """Without its pulses (or its rows' ends) a row's first ink is not time 0: reading it would
+    put every beat at the wrong moment. A fake pulse (a QRS complex at the cut) must not pass."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))[cut].copy()
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert refused.value.code == reason
+
+
+def test_rows_shorter_than_10_s_without_pulses_are_refused() -> None:
+    """The pulses and the rows' first 24 mm blanked (a page folded under): the rows run 226 mm,
+    not the 250 mm of 10 s at 25 mm/s, so where time 0 lies is unknown."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    page[:, 60:400] = 255
     with pytest.raises(UnreadablePhoto) as refused:
         digitize_image(cv2.imencode(".png", page)[1].tobytes())
     assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
@@ -251,6 +291,7 @@ def test_a_detour_onto_the_next_row_is_dropped() -> None:
     ("name", "hand_bpm"),
     [
         ("ecg00029.jpg", 72),
+        ("ecg00031.jpg", 83),
         ("ecg00032.jpg", 106),
         ("ecg00037.jpg", 50),
         ("ecg00040.jpg", 145),
@@ -260,7 +301,8 @@ def test_a_detour_onto_the_next_row_is_dropped() -> None:
 def test_real_phone_photos_are_read(name: str, hand_bpm: float) -> None:
     """Real phone photos of paper ECGs (ecg-image-kit samples, no true signal): every lead read,
     25 mm/s and 10 mm/mV as printed, and the rhythm strip's rate within 3 bpm of the rate
-    counted by hand on the photo (R-R intervals over the strip)."""
+    counted by hand on the photo (R-R intervals over the strip). ecg00031 prints no pulses: read
+    at those settings from its traces alone."""
     result = digitize_image((REAL_PHOTOS / name).read_bytes())
     assert result.layout == "3x4+1"
     assert (result.paper_speed, result.gain) == (25.0, 10.0)
@@ -309,3 +351,18 @@ def test_cli_writes_an_overlay_of_the_trace_read(tmp_path: Path) -> None:
     drawn = cv2.imread(str(overlay))
     green = (drawn[..., 1] > 150) & (drawn[..., 0] < 60) & (drawn[..., 2] < 60)
     assert green.sum() > 10_000  # the trace points of twelve leads
+
+
+def test_a_real_photo_with_its_pulses_at_the_rows_right_ends_is_read() -> None:
+    """ecg00035's cart prints each row's pulse after its trace: the rows are found from the traces,
+    the gain from those pulses (10 mm/mV), time 0 at each row's first ink. Lead I's R-R intervals
+    as on the photo: 0.72 s (73 px between R peaks where its 5 mm lines lie 20.4 px apart). The
+    rhythm strip's rate is not asserted: its follower strays onto the row above for 0.1 s."""
+    result = digitize_image((REAL_PHOTOS / "ecg00035.jpg").read_bytes())
+    assert (result.layout, result.paper_speed, result.gain) == ("3x4+1", 25.0, 10.0)
+    assert not result.quality["leads_not_read"]
+    assert abs(result.quality["pulse_height_mm"] - 10.0) < 0.5
+    lead_i = result.signal[:1250, 0]
+    peaks, _ = find_peaks(lead_i, height=0.5 * float(np.nanmax(lead_i)), distance=150)
+    assert len(peaks) == 3
+    assert np.all(np.abs(np.diff(peaks) / result.fs - 0.72) <= 0.025)
