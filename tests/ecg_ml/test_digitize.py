@@ -356,8 +356,9 @@ def test_cli_writes_an_overlay_of_the_trace_read(tmp_path: Path) -> None:
 def test_a_real_photo_with_its_pulses_at_the_rows_right_ends_is_read() -> None:
     """ecg00035's cart prints each row's pulse after its trace: the rows are found from the traces,
     the gain from those pulses (10 mm/mV), time 0 at each row's first ink. Lead I's R-R intervals
-    as on the photo: 0.72 s (73 px between R peaks where its 5 mm lines lie 20.4 px apart). The
-    rhythm strip's rate is not asserted: its follower strays onto the row above for 0.1 s."""
+    as on the photo: 0.72 s (73 px between R peaks where its 5 mm lines lie 20.4 px apart). Its
+    faint rhythm strip (QRS 0.1-0.2 mV) vanishes for 0.1 s under the row above's trace: that
+    stretch is not read from the row above (a 3 mV block there, before)."""
     result = digitize_image((REAL_PHOTOS / "ecg00035.jpg").read_bytes())
     assert (result.layout, result.paper_speed, result.gain) == ("3x4+1", 25.0, 10.0)
     assert not result.quality["leads_not_read"]
@@ -366,3 +367,4 @@ def test_a_real_photo_with_its_pulses_at_the_rows_right_ends_is_read() -> None:
     peaks, _ = find_peaks(lead_i, height=0.5 * float(np.nanmax(lead_i)), distance=150)
     assert len(peaks) == 3
     assert np.all(np.abs(np.diff(peaks) / result.fs - 0.72) <= 0.025)
+    assert float(np.nanmax(np.abs(result.signal[:, 1]))) < 0.5
