@@ -301,6 +301,10 @@ def calibration_pulses(
         except UnreadablePhoto as error:
             outcome = error
             continue
+        if len(outcome[0]) == 3:  # a rhythm strip whose pulse the photo cut off shows in the traces
+            with_strip = pulses_on_trace_rows(mask, ink, outcome[0], grid)
+            if with_strip is not None and len(with_strip) > 3:
+                return with_strip, True
         if len(outcome[0]) in LAYOUT_ROWS:
             return outcome
     on_rows = pulses_on_trace_rows(mask, ink, best, grid)
