@@ -302,12 +302,12 @@ def calibration_pulses(
             outcome = error
             continue
         if len(outcome[0]) == 3:  # a rhythm strip whose pulse the photo cut off shows in the traces
-            with_strip = pulses_on_trace_rows(mask, ink, outcome[0], grid)
+            with_strip = pulses_on_trace_rows(mask, ink, runs, outcome[0], grid)
             if with_strip is not None and len(with_strip) > 3:
                 return with_strip, True
         if len(outcome[0]) in LAYOUT_ROWS:
             return outcome
-    on_rows = pulses_on_trace_rows(mask, ink, best, grid)
+    on_rows = pulses_on_trace_rows(mask, ink, runs, best, grid)
     if on_rows is not None:
         return on_rows, True
     if isinstance(outcome, UnreadablePhoto):
@@ -336,7 +336,7 @@ def trace_rows(mask: np.ndarray, grid: Grid) -> list[float]:
 
 
 def pulses_on_trace_rows(
-    mask: np.ndarray, ink: np.ndarray, found: list[Pulse], grid: Grid
+    mask: np.ndarray, ink: np.ndarray, runs: Runs, found: list[Pulse], grid: Grid
 ) -> list[Pulse] | None:
     """Where the pulses found do not make a layout's rows: the rows of traces (trace_rows). With
     pulses found on two rows or more, each row keeps its own, the others take the nearest one's
@@ -351,7 +351,6 @@ def pulses_on_trace_rows(
     if len(rows) not in LAYOUT_ROWS:
         return None
     spacing = float(np.median(np.diff(rows)))
-    runs = vertical_runs(mask)
     right = right_end_pulses(ink, grid)
     ends = []  # per row: first ink, and where its trace ends (a right-end pulse's rise, or the last ink)
     right_on_rows: list[Pulse] = []
