@@ -374,8 +374,15 @@ class _TextPages:
 
     def paragraph(self, text: str, indent: float = 0.0, size: float = BODY_PT, **kwargs: Any) -> None:
         width_mm = PAGE_W - 2 * MARGIN_MM - indent
-        for line in textwrap.wrap(text, int(width_mm / (size * PT_MM * CHAR_EM))) or [""]:
-            page = self._room(size * PT_MM * 1.45)
+        lines = textwrap.wrap(text, int(width_mm / (size * PT_MM * CHAR_EM))) or [""]
+        line_mm = size * PT_MM * 1.45
+        # A paragraph that fits on a page is kept whole: a sentence broken off at the page's foot
+        # reads badly.
+        height = line_mm * len(lines)
+        if self.y - height < TEXT_BOTTOM_MM and height <= TEXT_TOP_MM - TEXT_BOTTOM_MM:
+            self._new_page()
+        for line in lines:
+            page = self._room(line_mm)
             _text(page, MARGIN_MM + indent, self.y, line, size=size, **kwargs)
 
     def row(self, label: str, value: str, value_x: float = VALUE_X_MM, bullet: bool = False) -> None:

@@ -227,6 +227,18 @@ def test_the_quality_notes_are_listed(record: ECGRecord, analysis: dict[str, Any
         assert plain(gettext(QUALITY_TEXTS[code], "ru")) in text
 
 
+def test_a_note_is_not_split_across_a_page_break(
+    record: ECGRecord, analysis: dict[str, Any], tmp_path: Path
+) -> None:
+    """In Uzbek three long notes reach the bottom of the reading's page: the one that does not fit
+    starts the next page whole instead of breaking off mid-sentence."""
+    problems = ["noisy", "photo_glare", "photo_calibration_pulse_missing"]
+    noted = {**analysis, "quality": {**analysis["quality"], "problems": problems}}
+    pages = pages_text(report(record, noted, "uz"), tmp_path)
+    for code in problems:
+        assert any(plain(gettext(QUALITY_TEXTS[code], "uz")) in page for page in pages), code
+
+
 def test_a_refusal_is_not_noted_twice(record: ECGRecord, tmp_path: Path) -> None:
     advice = not_interpretable_advice()
     analysis = {
