@@ -346,10 +346,15 @@ def pulses_on_trace_rows(
     right-end pulses' size, each row's time 0 at its first ink. Either way only where the rows run
     the 250 mm of 10 s from time 0: a row cut short by the photo's edge, or a QRS complex taken
     for a pulse, would put every beat at the wrong moment. A trace running off the page's edge is
-    paper_cut_off. None: no rows of a layout, or not 10 s long."""
+    paper_cut_off. None: no rows of a layout, or not 10 s long. A page printed faintly all over
+    is looked at again in fainter ink (FAINT_TRACE_INK), as read_rows reads such rows."""
     rows = trace_rows(mask, grid)
     if len(rows) not in LAYOUT_ROWS:
-        return None
+        mask = ink > FAINT_TRACE_INK
+        rows = trace_rows(mask, grid)
+        if len(rows) not in LAYOUT_ROWS:
+            return None
+        runs = vertical_runs(mask)
     spacing = float(np.median(np.diff(rows)))
     right = right_end_pulses(ink, grid)
     ends = []  # per row: first ink, and where its trace ends (a right-end pulse's rise, or the last ink)
