@@ -301,13 +301,13 @@ def calibration_pulses(
         except UnreadablePhoto as error:
             outcome = error
             continue
-        if len(outcome[0]) == 3:  # a rhythm strip whose pulse the photo cut off shows in the traces
-            with_strip = pulses_on_trace_rows(mask, ink, runs, outcome[0], grid)
-            if with_strip is not None and len(with_strip) > 3:
+        if len(outcome[0]) == 3:
+            with_strip = strip_on_trace_rows(mask, ink, runs, outcome[0], grid)
+            if with_strip is not None:
                 return with_strip, True
         if len(outcome[0]) in LAYOUT_ROWS:
             return outcome
-    on_rows = pulses_on_trace_rows(mask, ink, runs, best, grid)
+    on_rows = pulses_on_trace_rows(*page_trace_rows(mask, ink, runs, grid), ink, best, grid)
     if on_rows is not None:
         return on_rows, True
     if isinstance(outcome, UnreadablePhoto):
@@ -335,8 +335,31 @@ def trace_rows(mask: np.ndarray, grid: Grid) -> list[float]:
     return baselines
 
 
+def strip_on_trace_rows(
+    mask: np.ndarray, ink: np.ndarray, runs: Runs, pulses: list[Pulse], grid: Grid
+) -> list[Pulse] | None:
+    """Three rows' pulses, and a fourth row in the traces: a rhythm strip whose pulse the photo cut
+    off. The pulses on the traces' rows (pulses_on_trace_rows), worked out only where the traces
+    show more than three rows (the right-end pulse looks alone cost 0.2 s a page); else None."""
+    inked, inked_runs, rows = page_trace_rows(mask, ink, runs, grid)
+    return pulses_on_trace_rows(inked, inked_runs, rows, ink, pulses, grid) if len(rows) > 3 else None
+
+
+def page_trace_rows(
+    mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid
+) -> tuple[np.ndarray, Runs, list[float]]:
+    """The rows of traces (trace_rows) and the ink mask and runs they were found in: the trace's
+    ink, or on a page printed faintly all over (no rows of a layout there) the fainter ink
+    (FAINT_TRACE_INK) read_rows falls back to for such rows."""
+    rows = trace_rows(mask, grid)
+    if len(rows) in LAYOUT_ROWS:
+        return mask, runs, rows
+    faint = ink > FAINT_TRACE_INK
+    return faint, vertical_runs(faint), trace_rows(faint, grid)
+
+
 def pulses_on_trace_rows(
-    mask: np.ndarray, ink: np.ndarray, runs: Runs, found: list[Pulse], grid: Grid
+    mask: np.ndarray, runs: Runs, rows: list[float], ink: np.ndarray, found: list[Pulse], grid: Grid
 ) -> list[Pulse] | None:
     """Where the pulses found do not make a layout's rows: the rows of traces (trace_rows). With
     pulses found on two rows or more, each row keeps its own, the others take the nearest one's
@@ -346,15 +369,10 @@ def pulses_on_trace_rows(
     right-end pulses' size, each row's time 0 at its first ink. Either way only where the rows run
     the 250 mm of 10 s from time 0: a row cut short by the photo's edge, or a QRS complex taken
     for a pulse, would put every beat at the wrong moment. A trace running off the page's edge is
-    paper_cut_off. None: no rows of a layout, or not 10 s long. A page printed faintly all over
-    is looked at again in fainter ink (FAINT_TRACE_INK), as read_rows reads such rows."""
-    rows = trace_rows(mask, grid)
+    paper_cut_off. None: no rows of a layout, or not 10 s long. `rows`, `mask` and `runs`: from
+    page_trace_rows."""
     if len(rows) not in LAYOUT_ROWS:
-        mask = ink > FAINT_TRACE_INK
-        rows = trace_rows(mask, grid)
-        if len(rows) not in LAYOUT_ROWS:
-            return None
-        runs = vertical_runs(mask)
+        return None
     spacing = float(np.median(np.diff(rows)))
     right = right_end_pulses(ink, grid)
     ends = []  # per row: first ink, and where its trace ends (a right-end pulse's rise, or the last ink)
@@ -431,9 +449,7 @@ def right_end_pulses(ink: np.ndarray, grid: Grid) -> list[Pulse]:
     mirrored = np.ascontiguousarray(ink[:, ::-1])
     best: list[Pulse] = []
     for level in (INK_THRESHOLD, *PULSE_FAINT_INK):
-        inked = mirrored > level
-        runs = vertical_runs(inked)
-        found = find_pulses(inked, mirrored, runs, grid, line_width(runs), PULSE_BRIDGE_MM)
+        found = faint_pulses(mirrored, grid, level)
         best = found if len(found) > len(best) else best
     last = ink.shape[1] - 1
     return [replace(p, x_rise=last - p.x_fall, x_fall=last - p.x_rise, x_end=last - p.x_rise) for p in best]
@@ -449,7 +465,7 @@ def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) 
 
 
 def faint_pulses(ink: np.ndarray, grid: Grid, level: float) -> list[Pulse]:
-    """Pulses in the ink from `level` on (under INK_THRESHOLD), short gaps bridged."""
+    """Pulses in the ink from `level` on, short gaps bridged."""
     faint = ink > level
     runs = vertical_runs(faint)
     return find_pulses(faint, ink, runs, grid, line_width(runs), bridge_mm=PULSE_BRIDGE_MM)
