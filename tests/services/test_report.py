@@ -197,9 +197,10 @@ def test_a_short_recording_at_another_rate_renders(record: ECGRecord, analysis: 
     assert pdf.startswith(b"%PDF-")
 
 
-def test_a_record_that_could_not_be_read(record: ECGRecord, tmp_path: Path) -> None:
+def refused_as_noisy(problems: list[str]) -> dict[str, Any]:
+    """What ecg_ml.analyze returns for a record its quality check refused as noisy."""
     advice = not_interpretable_advice()
-    analysis = {
+    return {
         "interpretable": False,
         "reason": "noisy",
         "triage": advice.triage,
@@ -207,11 +208,18 @@ def test_a_record_that_could_not_be_read(record: ECGRecord, tmp_path: Path) -> N
         "findings": [],
         "probabilities": {},
         "measurements": None,
-        "quality": {},
+        "quality": {"problems": problems},
         "model_version": "xresnet1d-test",
         "rules_version": advice.version,
     }
-    text = " ".join(pages_text(report(record, analysis, "ru"), tmp_path))
+
+
+def with_problems(analysis: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    return {**analysis, "quality": {**analysis["quality"], "problems": problems}}
+
+
+def test_a_record_that_could_not_be_read(record: ECGRecord, tmp_path: Path) -> None:
+    text = " ".join(pages_text(report(record, refused_as_noisy([]), "ru"), tmp_path))
     assert plain(gettext(TRIAGE_TEXTS["not_interpretable"], "ru")) in text
     assert plain(gettext(REASON_TEXTS["noisy"], "ru")) in text
     assert plain(gettext(RECOMMENDATION_TEXTS["retake_ecg"], "ru")) in text
@@ -220,8 +228,7 @@ def test_a_record_that_could_not_be_read(record: ECGRecord, tmp_path: Path) -> N
 
 def test_the_quality_notes_are_listed(record: ECGRecord, analysis: dict[str, Any], tmp_path: Path) -> None:
     problems = ["noisy", "photo_glare"]
-    noted = {**analysis, "quality": {**analysis["quality"], "problems": problems}}
-    text = " ".join(pages_text(report(record, noted, "ru"), tmp_path))
+    text = " ".join(pages_text(report(record, with_problems(analysis, problems), "ru"), tmp_path))
     assert gettext(QUALITY_HEADING, "ru") in text
     for code in problems:
         assert plain(gettext(QUALITY_TEXTS[code], "ru")) in text
@@ -233,23 +240,13 @@ def test_a_note_is_not_split_across_a_page_break(
     """In Uzbek three long notes reach the bottom of the reading's page: the one that does not fit
     starts the next page whole instead of breaking off mid-sentence."""
     problems = ["noisy", "photo_glare", "photo_calibration_pulse_missing"]
-    noted = {**analysis, "quality": {**analysis["quality"], "problems": problems}}
-    pages = pages_text(report(record, noted, "uz"), tmp_path)
+    pages = pages_text(report(record, with_problems(analysis, problems), "uz"), tmp_path)
     for code in problems:
         assert any(plain(gettext(QUALITY_TEXTS[code], "uz")) in page for page in pages), code
 
 
 def test_a_refusal_is_not_noted_twice(record: ECGRecord, tmp_path: Path) -> None:
-    advice = not_interpretable_advice()
-    analysis = {
-        "interpretable": False,
-        "reason": "noisy",
-        "triage": advice.triage,
-        "recommendations": advice.recommendations,
-        "findings": [],
-        "quality": {"problems": ["noisy", "photo_leads_not_read"]},
-        "measurements": None,
-    }
+    analysis = refused_as_noisy(["noisy", "photo_leads_not_read"])
     text = " ".join(pages_text(report(record, analysis, "uz"), tmp_path))
     assert plain(gettext(REASON_TEXTS["noisy"], "uz")) in text
     assert plain(gettext(QUALITY_TEXTS["noisy"], "uz")) not in text
