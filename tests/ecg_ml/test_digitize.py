@@ -295,6 +295,7 @@ def test_a_detour_onto_the_next_row_is_dropped() -> None:
         ("ecg00032.jpg", 106),
         ("ecg00037.jpg", 50),
         ("ecg00040.jpg", 145),
+        ("ecg00043.jpg", 92),
         ("ecg00044.jpg", 96),
     ],
 )
