@@ -128,13 +128,17 @@ def _refined_period(profile: np.ndarray, period: float) -> float:
     return float(slope) if abs(slope / period - 1) < 0.02 else period
 
 
-def x_to_mm(views: Views, trace_mask: np.ndarray, grid: "Grid") -> np.ndarray | None:
+def x_to_mm(
+    views: Views, trace_mask: np.ndarray, grid: "Grid", band: tuple[int, int] | None = None
+) -> np.ndarray | None:
     """Cubic coefficients mapping a column (px) to mm along the paper, fitted to the vertical major
-    lines: a residual perspective makes the pitch drift across the page, and time must not."""
+    lines (in the pixel rows of `band`, the page's middle 80 % without): a residual perspective
+    makes the pitch drift across the page, and time must not."""
     lines = np.where(trace_mask, 0.0, views.lines)
     h = lines.shape[0]
     period = 5 * grid.px_per_mm_x
-    profile = lines[h // 10 : h - h // 10].mean(axis=0)
+    top, bottom = band if band is not None else (h // 10, h - h // 10)
+    profile = lines[top:bottom].mean(axis=0)
     detrended = _detrended(profile, period)
     numbers, centres = _drifting_major_lines(detrended, period)
     for _ in range(2):

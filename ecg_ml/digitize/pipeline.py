@@ -175,13 +175,13 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     gain, speed = pulse_gain_and_speed(pulses, grid)
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
         speed = 25.0  # a narrow pulse, but rows 250 mm long: 10 s at 25 mm/s, not 20 s at 12.5
-    mm_of_x = x_to_mm(views, mask, grid)
+    mm_of_x, row_mm_of_x = time_scales(views, mask, grid, pulses)
     layout = detect_layout(runs, pulses, grid, mm_of_x, width, speed)
     clock.lap("layout")
 
-    cut = page.touches_border(corners, image.shape)
+    cut = page.touches_border(corners, image.shape)  # a row short of 10 s ran off the photo
     signal, quality, points = read_rows(
-        runs, views.ink, pulses, layout, grid, mm_of_x, width, gain, speed, cut
+        runs, views.ink, pulses, layout, grid, row_mm_of_x, width, gain, speed, cut
     )
     if glare > GLARE_SHARE and (quality["score"] < 0.97 or quality["leads_not_read"]):
         raise UnreadablePhoto(feedback.GLARE)
@@ -714,13 +714,31 @@ def tick_offset(
     return offsets
 
 
+def time_scales(
+    views: Views, mask: np.ndarray, grid: Grid, pulses: list[Pulse]
+) -> tuple[np.ndarray | None, list[np.ndarray | None]]:
+    """The px -> mm scale along the page, and along each pulse's row: fitted to the grid's
+    vertical lines in that row's band (half the row spacing above and below its baseline), the
+    page's where the band's lines do not fit. Perspective left in a photo makes the pitch differ
+    from row to row as well as across the page (ecg00032: the rows' last ink 9.91-9.96 s with
+    the page's scale, 10.01-10.02 with each row's; the development set's photos gain 0.2 dB)."""
+    page_fit = x_to_mm(views, mask, grid)
+    half = 0.5 * row_spacing(pulses, grid)
+    rows = []
+    for pulse in pulses:
+        band = (max(0, round(pulse.y_base - half)), min(mask.shape[0], round(pulse.y_base + half)))
+        fit = x_to_mm(views, mask, grid, band)
+        rows.append(page_fit if fit is None else fit)
+    return page_fit, rows
+
+
 def read_rows(
     runs: Runs,
     ink: np.ndarray,
     pulses: list[Pulse],
     layout: str,
     grid: Grid,
-    mm_of_x: np.ndarray | None,
+    row_mm_of_x: list[np.ndarray | None],
     width: float,
     gain: float,
     speed: float,
@@ -733,7 +751,10 @@ def read_rows(
     shares: dict[str, float] = {}
     problems: list[str] = []
     points: list[np.ndarray] = []
-    axes = [TimeAxis(mm_of_x, grid.px_per_mm_x, speed, pulse.x_fall) for pulse in pulses]
+    axes = [
+        TimeAxis(fit, grid.px_per_mm_x, speed, pulse.x_fall)
+        for fit, pulse in zip(row_mm_of_x, pulses, strict=True)
+    ]
     faint_runs: Runs | None = None  # made when a row's trace is too faint to follow (below)
     ticks = [
         o for row, p, a in zip(rows, pulses, axes, strict=True) for o in tick_offset(runs, p, row, a, grid)
