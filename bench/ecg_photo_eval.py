@@ -6,10 +6,11 @@ NaN (not printed) -> 0, output NaN -> 0, a lead not returned -> 0 dB, no time al
 offset removal. A photo the digitiser refuses counts 0 dB in "mean SNR (all)" (an all-zero answer)
 and is left out of "mean SNR (read)". Also: Pearson r per lead (printed stretch), heart rate from
 digitised lead II against the true record's lead II (ecg_ml.measure on both; over the whole 10 s,
-over the seconds the page prints, and on the pages that print all 10 s of it), the rate the app
-reports (measure on every digitised lead: lead II, and the other columns' leads where lead II is
-not printed) against the true 12-lead record's, on all pages and on those that print all 10 s in
-some lead (all but 50 mm/s pages, which hold 5 s), time per image.
+over the seconds the page prints, and on the pages that print all 10 s of it; and what a perfect
+reader would score on the first: the true lead II over the printed seconds against its 10 s), the
+rate the app reports (measure on every digitised lead: lead II, and the other columns' leads where
+lead II is not printed) against the true 12-lead record's, on all pages and on those that print
+all 10 s in some lead (all but 50 mm/s pages, which hold 5 s), time per image.
 
     python bench/ecg_photo_eval.py --per-level 24            # the figures in docs/benchmarks.md
     python bench/ecg_photo_eval.py --speed                   # 12-megapixel photos: time and peak memory
@@ -96,6 +97,7 @@ def share_of(oks: list[bool]) -> str | None:
 def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str, object]:
     snrs, read_snrs, rs, hr_ok, failures, times, cpu_times, reasons = [], [], [], [], 0, [], [], {}
     hr_printed_ok: list[bool] = []
+    hr_ceiling_ok: list[bool] = []  # the true printed stretch against the true 10 s: a perfect reader
     hr_whole_strip_ok: list[bool] = []  # pages that print all 10 s of lead II
     hr_app_ok: list[bool] = []
     hr_app_whole_page_ok: list[bool] = []  # pages that print all 10 s in some lead (not 50 mm/s)
@@ -127,6 +129,8 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
         printed_hr = heart_rate(rendered.truth)
         if printed_hr is not None:
             hr_printed_ok.append(within_2bpm(read_hr, printed_hr))
+        if true_hr is not None:
+            hr_ceiling_ok.append(within_2bpm(printed_hr, true_hr))
         if true_hr is not None and np.isfinite(rendered.truth[:, 1]).all():
             hr_whole_strip_ok.append(within_2bpm(read_hr, true_hr))
         app_ok = within_2bpm(record_rate(result.signal), record_rate(x[i]))
@@ -157,6 +161,7 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
             round(float(np.mean(hr_printed_ok)), 3) if hr_printed_ok else None
         ),
         "hr_within_2bpm_pages_with_10s_of_ii": share_of(hr_whole_strip_ok),
+        "hr_within_2bpm_perfect_reader": share_of(hr_ceiling_ok),
         "hr_app_within_2bpm_of_12_lead_record": round(float(np.mean(hr_app_ok)), 3) if hr_app_ok else None,
         "hr_app_within_2bpm_pages_printing_10s": share_of(hr_app_whole_page_ok),
         "wall_seconds_per_image_mean": round(float(np.mean(times)), 3),
