@@ -48,6 +48,7 @@ def main() -> None:
         cv2.imwrite(str(out / f"{path.stem}.png"), result.overlay)
         print(
             f"{path.name:14s} read     {result.layout} {result.paper_speed:g} mm/s {result.gain:g} mm/mV, "
+            f"strips {','.join(result.quality['rhythm_strips']) or '-'}, "
             f"{leads} leads, quality {result.quality['score']}, HR II "
             f"{'-' if hr is None else f'{hr:.0f}'} bpm, {time.perf_counter() - started:.2f} s",
             flush=True,

@@ -70,6 +70,14 @@ TRACE_ROW_EDGE_MM = 8.0
 ROW_MM_RANGE = (0.96 * TRACE_MM, 1.04 * TRACE_MM)
 ASSUMED_PULSE_MM = (10.0, 5.0)  # height, width: 1 mV at 10 mm/mV for 0.2 s at 25 mm/s
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+STRIPS_3X4_3 = ("II", "V1", "V5")  # the rhythm strips of a 3x4+3 page, as most carts print them
+STRIPS_GE = ("V1", "II", "V5")  # ... and as GE's carts do (strip_leads tells them apart)
+# A row's printed lead name is looked for from 1 mm before its pulse to 14 mm after it, 12 mm above
+# and below its baseline: ink marks there smaller than LABEL_MAX_MM that keep off the baseline.
+LABEL_BOX_MM = (1.0, 14.0, 12.0)
+LABEL_MAX_MM = (6.0, 8.0)  # width, height
+LABEL_MATCH = 0.6  # a strip's name matching row 2's (II) this well (normalised correlation) ...
+LABEL_MARGIN = 0.2  # ... and by this much better than the other strips' names is lead II
 
 
 @dataclass
@@ -97,8 +105,10 @@ class DigitizedECG:
         return ECGRecord(signal=self.signal, fs=self.fs, leads=self.leads, metadata=metadata)
 
 
-def layout_rows(layout: str, duration: float) -> list[list[tuple[str, float, float]]]:
-    """Rows of (lead, start s, stop s) as the layout prints them."""
+def layout_rows(
+    layout: str, duration: float, strips: tuple[str, ...] = STRIPS_3X4_3
+) -> list[list[tuple[str, float, float]]]:
+    """Rows of (lead, start s, stop s) as the layout prints them (a 3x4+3 page's strips: `strips`)."""
     quarter = duration / 4
     grid_rows = [
         [(lead, c * quarter, (c + 1) * quarter) for c, lead in enumerate(row)] for row in COLUMNS_3X4
@@ -108,7 +118,7 @@ def layout_rows(layout: str, duration: float) -> list[list[tuple[str, float, flo
     if layout == "3x4+1":
         return [*grid_rows, [("II", 0.0, duration)]]
     if layout == "3x4+3":
-        return [*grid_rows, *([(lead, 0.0, duration)] for lead in ("II", "V1", "V5"))]
+        return [*grid_rows, *([(lead, 0.0, duration)] for lead in strips)]
     if layout == "6x2":
         half = duration / 2
         return [[(STANDARD_LEADS[k], 0.0, half), (STANDARD_LEADS[6 + k], half, duration)] for k in range(6)]
@@ -732,6 +742,50 @@ def time_scales(
     return page_fit, rows
 
 
+def lead_name_marks(ink: np.ndarray, pulse: Pulse, grid: Grid) -> np.ndarray:
+    """The ink near a row's start that is neither its trace nor its pulse, as a 0/1 image: the
+    printed lead name (marks smaller than LABEL_MAX_MM that keep off the baseline; the trace and
+    the pulse run wider, taller or along it)."""
+    ppm = grid.px_per_mm_x
+    before, after, half = LABEL_BOX_MM
+    x0, x1 = max(0, round(pulse.x_rise - before * ppm)), min(ink.shape[1], round(pulse.x_end + after * ppm))
+    y0, y1 = max(0, round(pulse.y_base - half * ppm)), min(ink.shape[0], round(pulse.y_base + half * ppm))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (ink[y0:y1, x0:x1] > INK_THRESHOLD).astype(np.uint8), connectivity=8
+    )
+    base, near = pulse.y_base - y0, 0.75 * ppm
+    keep = np.zeros(count, dtype=bool)
+    for k in range(1, count):
+        _, top, w, h, _ = stats[k]
+        off_baseline = top > base + near or top + h < base - near
+        keep[k] = w < LABEL_MAX_MM[0] * ppm and h < LABEL_MAX_MM[1] * ppm and off_baseline
+    return keep[labels].astype(np.float32)
+
+
+def names_match(reference: np.ndarray, marks: np.ndarray, shift: int) -> float:
+    """How alike two rows' name marks are: the best normalised correlation within `shift` px."""
+    h, w = min(reference.shape[0], marks.shape[0]), min(reference.shape[1], marks.shape[1])
+    a, b = reference[:h, :w], marks[:h, :w]
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    padded = cv2.copyMakeBorder(b, shift, shift, shift, shift, cv2.BORDER_CONSTANT, value=0)
+    return float(cv2.matchTemplate(padded, a, cv2.TM_CCOEFF_NORMED).max())
+
+
+def strip_leads(ink: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple[str, ...]:
+    """Which leads a 3x4+3 page's strips print, read from the page itself: the name printed at row
+    2's start (lead II, wherever the cart puts it and in its own font) is looked for at each
+    strip's start. Where the middle strip's name is clearly II the page is GE's V1, II, V5
+    (ecg00002, 00006, 00053); otherwise the commoner II, V1, V5: an unclear match keeps the
+    layout's usual order."""
+    reference = lead_name_marks(ink, pulses[1], grid)
+    shift = round(2 * grid.px_per_mm_x)
+    scores = [names_match(reference, lead_name_marks(ink, p, grid), shift) for p in pulses[3:6]]
+    if scores[1] >= LABEL_MATCH and scores[1] - max(scores[0], scores[2]) >= LABEL_MARGIN:
+        return STRIPS_GE
+    return STRIPS_3X4_3
+
+
 def read_rows(
     runs: Runs,
     ink: np.ndarray,
@@ -744,7 +798,8 @@ def read_rows(
     speed: float,
     cut_off_possible: bool,
 ) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
-    rows = layout_rows(layout, TRACE_MM / speed)
+    strips = strip_leads(ink, pulses, grid) if layout == "3x4+3" else STRIPS_3X4_3
+    rows = layout_rows(layout, TRACE_MM / speed, strips)
     baselines = [p.y_base for p in pulses]
     spacing = row_spacing(pulses, grid)
     signal = np.full((N_SAMPLES, 12), np.nan, dtype=np.float32)
@@ -811,5 +866,6 @@ def read_rows(
         "leads_not_read": missing,
         "px_per_mm": [round(grid.px_per_mm_x, 3), round(grid.px_per_mm_y, 3)],
         "pulse_height_mm": round(pulse_mm, 2),
+        "rhythm_strips": [row[0][0] for row in rows[3:]] if layout.startswith("3x4+") else [],
     }
     return signal, quality, points

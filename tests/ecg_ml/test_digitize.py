@@ -327,6 +327,25 @@ def test_a_slanted_real_photo_puts_its_ectopic_beats_where_the_photo_shows_them(
     assert abs(float(np.median(np.diff(ectopic))) / result.fs - 1.965) <= 0.035
 
 
+def test_a_ge_page_prints_its_strips_v1_ii_v5_and_is_read_so() -> None:
+    """ecg00006 (a GE cart's page: 3x4 and three strips labelled V1, II, V5, not the II, V1, V5
+    most carts print): the strips are named from the lead names printed on the page, found by
+    matching each strip's name against row 2's (II). Lead II then comes from the middle strip:
+    its rate within 3 bpm of the 93-95 counted by hand (R-R 0.64-0.65 s)."""
+    result = digitize_image((REAL_PHOTOS / "ecg00006.png").read_bytes())
+    assert result.layout == "3x4+3"
+    assert result.quality["rhythm_strips"] == ["V1", "II", "V5"]
+    only_ii = np.full_like(result.signal, np.nan)
+    only_ii[:, 1] = result.signal[:, 1]
+    rate = measure(ECGRecord(signal=only_ii, fs=500.0)).heart_rate_bpm
+    assert rate is not None and abs(rate - 94) <= 3
+
+
+def test_a_page_printing_its_strips_ii_v1_v5_keeps_that_order() -> None:
+    """The rendered 3x4+3 page prints II, V1, V5: read so, the strip named II matching row 2's."""
+    assert digitized("easy_3x4r3_sbrad").quality["rhythm_strips"] == ["II", "V1", "V5"]
+
+
 def test_pulses_drifting_sideways_on_a_real_photo_are_all_found() -> None:
     """ecg00040 (a page photographed at an angle): each row's pulse sits right of the one above.
     All four are one column of pulses, none inferred (only the middle two were taken before, and
