@@ -10,7 +10,8 @@ over the seconds the page prints, and on the pages that print all 10 s of it; an
 reader would score on the first: the true lead II over the printed seconds against its 10 s), the
 rate the app reports (measure on every digitised lead: lead II, and the other columns' leads where
 lead II is not printed) against the true 12-lead record's, on all pages and on those that print
-all 10 s in some lead (all but 50 mm/s pages, which hold 5 s), time per image.
+all 10 s in some lead (all but 50 mm/s pages, which hold 5 s), the share of pages whose rhythm
+strips are named as printed, time per image.
 
     python bench/ecg_photo_eval.py --per-level 24            # the figures in docs/benchmarks.md
     python bench/ecg_photo_eval.py --speed                   # 12-megapixel photos: time and peak memory
@@ -101,6 +102,7 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
     hr_whole_strip_ok: list[bool] = []  # pages that print all 10 s of lead II
     hr_app_ok: list[bool] = []
     hr_app_whole_page_ok: list[bool] = []  # pages that print all 10 s in some lead (not 50 mm/s)
+    strips_named_ok: list[bool] = []  # the rhythm strips named as the page prints them
     for i in range(count):
         rendered = render_example(x[i], level, i, seed)
         _, jpeg = cv2.imencode(".jpg", rendered.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -119,6 +121,8 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
         cpu_times.append(time.process_time() - cpu_started)
         snr = challenge_snr(result.signal, rendered.truth)
         snrs.append(snr)
+        printed_strips = {"3x4+1": ["II"], "3x4+3": ["II", "V1", "V5"]}.get(rendered.settings.layout, [])
+        strips_named_ok.append(result.quality["rhythm_strips"] == printed_strips)
         read_snrs.append(float(np.nanmean(snr)))
         rs.append(pearson(result.signal, rendered.truth))
         true_hr, read_hr = heart_rate(x[i]), heart_rate(result.signal)
@@ -164,6 +168,7 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
         "hr_within_2bpm_perfect_reader": share_of(hr_ceiling_ok),
         "hr_app_within_2bpm_of_12_lead_record": round(float(np.mean(hr_app_ok)), 3) if hr_app_ok else None,
         "hr_app_within_2bpm_pages_printing_10s": share_of(hr_app_whole_page_ok),
+        "strips_named_as_printed": share_of(strips_named_ok),
         "wall_seconds_per_image_mean": round(float(np.mean(times)), 3),
         "cpu_seconds_per_image_mean": round(float(np.mean(cpu_times)), 3),
     }

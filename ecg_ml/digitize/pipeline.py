@@ -70,14 +70,17 @@ TRACE_ROW_EDGE_MM = 8.0
 ROW_MM_RANGE = (0.96 * TRACE_MM, 1.04 * TRACE_MM)
 ASSUMED_PULSE_MM = (10.0, 5.0)  # height, width: 1 mV at 10 mm/mV for 0.2 s at 25 mm/s
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
-STRIPS_3X4_3 = ("II", "V1", "V5")  # the rhythm strips of a 3x4+3 page, as most carts print them
-STRIPS_GE = ("V1", "II", "V5")  # ... and as GE's carts do (strip_leads tells them apart)
-# A row's printed lead name is looked for from 1 mm before its pulse to 14 mm after it, 12 mm above
-# and below its baseline: ink marks there smaller than LABEL_MAX_MM that keep off the baseline.
-LABEL_BOX_MM = (1.0, 14.0, 12.0)
+# The rhythm strips of a page as most carts print them; GE's carts print a 3x4+3 page's as V1, II,
+# V5, and some carts a 3x4+1 page's as V1 or V5: strip_leads reads which from the page.
+STRIPS = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}
+STRIPS_GE = ("V1", "II", "V5")
+# A row's printed lead name is looked for from 1 mm before its pulse to 14 mm after it (at a column
+# change: from 0.5 mm before it to 12 mm after), 12 mm above and below its baseline: ink marks
+# there between LABEL_MIN_MM2 and LABEL_MAX_MM in size that keep off the baseline.
 LABEL_MAX_MM = (6.0, 8.0)  # width, height
-LABEL_MATCH = 0.6  # a strip's name matching row 2's (II) this well (normalised correlation) ...
-LABEL_MARGIN = 0.2  # ... and by this much better than the other strips' names is lead II
+LABEL_MIN_MM2 = 0.25  # a grid dot or a speck of noise is smaller
+LABEL_MATCH = 0.6  # a strip's name matching a known one this well (normalised correlation) ...
+LABEL_MARGIN = 0.2  # ... and by this much better than any other known name names it
 
 
 @dataclass
@@ -106,19 +109,18 @@ class DigitizedECG:
 
 
 def layout_rows(
-    layout: str, duration: float, strips: tuple[str, ...] = STRIPS_3X4_3
+    layout: str, duration: float, strips: tuple[str, ...] | None = None
 ) -> list[list[tuple[str, float, float]]]:
-    """Rows of (lead, start s, stop s) as the layout prints them (a 3x4+3 page's strips: `strips`)."""
+    """Rows of (lead, start s, stop s) as the layout prints them (its rhythm strips: `strips`,
+    STRIPS' where None)."""
     quarter = duration / 4
     grid_rows = [
         [(lead, c * quarter, (c + 1) * quarter) for c, lead in enumerate(row)] for row in COLUMNS_3X4
     ]
     if layout == "3x4":
         return grid_rows
-    if layout == "3x4+1":
-        return [*grid_rows, [("II", 0.0, duration)]]
-    if layout == "3x4+3":
-        return [*grid_rows, *([(lead, 0.0, duration)] for lead in strips)]
+    if layout in STRIPS:
+        return [*grid_rows, *([(lead, 0.0, duration)] for lead in strips or STRIPS[layout])]
     if layout == "6x2":
         half = duration / 2
         return [[(STANDARD_LEADS[k], 0.0, half), (STANDARD_LEADS[6 + k], half, duration)] for k in range(6)]
@@ -742,48 +744,88 @@ def time_scales(
     return page_fit, rows
 
 
-def lead_name_marks(ink: np.ndarray, pulse: Pulse, grid: Grid) -> np.ndarray:
-    """The ink near a row's start that is neither its trace nor its pulse, as a 0/1 image: the
-    printed lead name (marks smaller than LABEL_MAX_MM that keep off the baseline; the trace and
-    the pulse run wider, taller or along it)."""
+def lead_name_marks(ink: np.ndarray, x0: float, x1: float, y_base: float, grid: Grid) -> np.ndarray | None:
+    """The ink between columns x0 and x1 near a row's baseline that is neither its trace nor its
+    pulse, cropped to its marks (0/1 image; None without any): the printed lead name. The trace
+    and the pulse run wider, taller or along the baseline; grid dots are smaller."""
     ppm = grid.px_per_mm_x
-    before, after, half = LABEL_BOX_MM
-    x0, x1 = max(0, round(pulse.x_rise - before * ppm)), min(ink.shape[1], round(pulse.x_end + after * ppm))
-    y0, y1 = max(0, round(pulse.y_base - half * ppm)), min(ink.shape[0], round(pulse.y_base + half * ppm))
+    half = 12.0 * ppm
+    left, right = max(0, round(x0)), min(ink.shape[1], round(x1))
+    top, bottom = max(0, round(y_base - half)), min(ink.shape[0], round(y_base + half))
+    if right - left < 2 or bottom - top < 2:
+        return None
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        (ink[y0:y1, x0:x1] > INK_THRESHOLD).astype(np.uint8), connectivity=8
+        (ink[top:bottom, left:right] > INK_THRESHOLD).astype(np.uint8), connectivity=8
     )
-    base, near = pulse.y_base - y0, 0.75 * ppm
+    base, near = y_base - top, 0.75 * ppm
     keep = np.zeros(count, dtype=bool)
     for k in range(1, count):
-        _, top, w, h, _ = stats[k]
-        off_baseline = top > base + near or top + h < base - near
-        keep[k] = w < LABEL_MAX_MM[0] * ppm and h < LABEL_MAX_MM[1] * ppm and off_baseline
-    return keep[labels].astype(np.float32)
+        _, y, w, h, area = stats[k]
+        off_baseline = y > base + near or y + h < base - near
+        small = w < LABEL_MAX_MM[0] * ppm and h < LABEL_MAX_MM[1] * ppm
+        keep[k] = small and off_baseline and area >= LABEL_MIN_MM2 * ppm * ppm
+    marks = keep[labels]
+    ys, xs = np.nonzero(marks)
+    if ys.size == 0:
+        return None
+    return marks[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
 
 
-def names_match(reference: np.ndarray, marks: np.ndarray, shift: int) -> float:
-    """How alike two rows' name marks are: the best normalised correlation within `shift` px."""
-    h, w = min(reference.shape[0], marks.shape[0]), min(reference.shape[1], marks.shape[1])
-    a, b = reference[:h, :w], marks[:h, :w]
-    if a.std() == 0 or b.std() == 0:
+def names_match(a: np.ndarray | None, b: np.ndarray | None, shift: int) -> float:
+    """How alike two printed names are: 0 unless their marks' extents agree within 30 %, else
+    the best normalised correlation with `b` moved by up to `shift` px."""
+    if a is None or b is None:
         return 0.0
-    padded = cv2.copyMakeBorder(b, shift, shift, shift, shift, cv2.BORDER_CONSTANT, value=0)
-    return float(cv2.matchTemplate(padded, a, cv2.TM_CCOEFF_NORMED).max())
+    if max(abs(a.shape[0] / b.shape[0] - 1), abs(a.shape[1] / b.shape[1] - 1)) > 0.3:
+        return 0.0
+    template = cv2.copyMakeBorder(a, 2, 2, 2, 2, cv2.BORDER_CONSTANT, value=0)
+    h, w = max(a.shape[0], b.shape[0]) + 2 * shift + 4, max(a.shape[1], b.shape[1]) + 2 * shift + 4
+    image = np.zeros((h, w), dtype=np.float32)
+    image[shift + 2 : shift + 2 + b.shape[0], shift + 2 : shift + 2 + b.shape[1]] = b
+    return float(cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED).max())
 
 
-def strip_leads(ink: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple[str, ...]:
-    """Which leads a 3x4+3 page's strips print, read from the page itself: the name printed at row
-    2's start (lead II, wherever the cart puts it and in its own font) is looked for at each
-    strip's start. Where the middle strip's name is clearly II the page is GE's V1, II, V5
-    (ecg00002, 00006, 00053); otherwise the commoner II, V1, V5: an unclear match keeps the
-    layout's usual order."""
-    reference = lead_name_marks(ink, pulses[1], grid)
-    shift = round(2 * grid.px_per_mm_x)
-    scores = [names_match(reference, lead_name_marks(ink, p, grid), shift) for p in pulses[3:6]]
-    if scores[1] >= LABEL_MATCH and scores[1] - max(scores[0], scores[2]) >= LABEL_MARGIN:
-        return STRIPS_GE
-    return STRIPS_3X4_3
+def strip_leads(
+    ink: np.ndarray,
+    pulses: list[Pulse],
+    axes: list["TimeAxis"],
+    rows: list[list[tuple[str, float, float]]],
+    layout: str,
+    grid: Grid,
+) -> tuple[str, ...] | None:
+    """Which leads a page's rhythm strips print, read from the page itself: the names printed at
+    row 2's start (II), at row 1's third column (V1) and row 2's fourth (V5), in the cart's own
+    font and place, are looked for at each strip's start. A 3x4+3 page whose middle strip's
+    name is clearly II is GE's V1, II, V5 (ecg00002, 00006, 00053); a 3x4+1 strip whose name is
+    clearly V1 or V5 is that lead (ecg00009). An unclear match keeps the layout's usual order;
+    None for a layout without strips."""
+    if layout not in STRIPS:
+        return None
+    ppm = grid.px_per_mm_x
+
+    def at_pulse(pulse: Pulse) -> np.ndarray | None:
+        return lead_name_marks(ink, pulse.x_rise - ppm, pulse.x_end + 14 * ppm, pulse.y_base, grid)
+
+    def at_column(row: int, seconds: float) -> np.ndarray | None:
+        columns = np.arange(ink.shape[1], dtype=np.float64)
+        x = float(np.interp(seconds, axes[row].seconds(columns), columns))
+        return lead_name_marks(ink, x - 0.5 * ppm, x + 12 * ppm, pulses[row].y_base, grid)
+
+    known = {"II": at_pulse(pulses[1])}
+    shift = round(1.0 * ppm)
+    strips = [at_pulse(p) for p in pulses[3:]]
+    if layout == "3x4+3":
+        scores = [names_match(known["II"], strip, shift) for strip in strips]
+        if scores[1] >= LABEL_MATCH and scores[1] - max(scores[0], scores[2]) >= LABEL_MARGIN:
+            return STRIPS_GE
+        return STRIPS[layout]
+    known |= {"V1": at_column(0, rows[0][2][1]), "V5": at_column(1, rows[1][3][1])}
+    scores = {name: names_match(marks, strips[0], shift) for name, marks in known.items()}
+    best = max(scores, key=lambda name: scores[name])
+    runner_up = max(score for name, score in scores.items() if name != best)
+    if best != "II" and scores[best] >= LABEL_MATCH and scores[best] - runner_up >= LABEL_MARGIN:
+        return (best,)
+    return STRIPS[layout]
 
 
 def read_rows(
@@ -798,8 +840,7 @@ def read_rows(
     speed: float,
     cut_off_possible: bool,
 ) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
-    strips = strip_leads(ink, pulses, grid) if layout == "3x4+3" else STRIPS_3X4_3
-    rows = layout_rows(layout, TRACE_MM / speed, strips)
+    rows = layout_rows(layout, TRACE_MM / speed)
     baselines = [p.y_base for p in pulses]
     spacing = row_spacing(pulses, grid)
     signal = np.full((N_SAMPLES, 12), np.nan, dtype=np.float32)
@@ -818,6 +859,7 @@ def read_rows(
     if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
         for axis in axes:
             axis.shift = float(np.median(ticks))
+    rows = layout_rows(layout, TRACE_MM / speed, strip_leads(ink, pulses, axes, rows, layout, grid))
     for row, pulse, axis in zip(rows, pulses, axes, strict=True):
         px_per_mv = pulse.y_base - pulse.y_top  # the 1 mV pulse, measured where this row lies
         if abs(px_per_mv / (gain * grid.px_per_mm_y) - 1) > 0.1:

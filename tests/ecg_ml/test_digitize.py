@@ -346,6 +346,24 @@ def test_a_page_printing_its_strips_ii_v1_v5_keeps_that_order() -> None:
     assert digitized("easy_3x4r3_sbrad").quality["rhythm_strips"] == ["II", "V1", "V5"]
 
 
+@pytest.mark.parametrize(
+    ("lead", "label"),
+    [("V1", np.s_[320:352, 1220:1260]), ("V5", np.s_[683:715, 1718:1764])],
+)
+def test_a_single_strip_printed_as_another_lead_is_named_from_its_label(lead: str, label: tuple) -> None:
+    """The committed scan with its strip's printed name "II" replaced by the page's own "V1" (row 1,
+    third column) or "V5" (row 2, fourth): the strip is that lead over 10 s, and lead II is left
+    to its 2.5 s column (the strip's trace is lead II's, so only the names tell them apart)."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    name = page[label].copy()
+    page[1392:1428, 214:240] = 255  # the strip's "II"
+    page[1394 : 1394 + name.shape[0], 218 : 218 + name.shape[1]] = name
+    result = digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert result.quality["rhythm_strips"] == [lead]
+    assert np.isfinite(result.signal[:, STANDARD_LEADS.index(lead)]).all()
+    assert np.isnan(result.signal[1300:, 1]).all()
+
+
 def test_pulses_drifting_sideways_on_a_real_photo_are_all_found() -> None:
     """ecg00040 (a page photographed at an angle): each row's pulse sits right of the one above.
     All four are one column of pulses, none inferred (only the middle two were taken before, and
