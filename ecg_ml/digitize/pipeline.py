@@ -69,6 +69,13 @@ TRACE_ROW_EDGE_MM = 8.0
 # 250 mm of 10 s from their first ink (to the last, or to a pulse printed at the right end).
 ROW_MM_RANGE = (0.96 * TRACE_MM, 1.04 * TRACE_MM)
 ASSUMED_PULSE_MM = (10.0, 5.0)  # height, width: 1 mV at 10 mm/mV for 0.2 s at 25 mm/s
+# Refusals a page on its side or upside down meets (its rows run down the photo, its pulses are at
+# the wrong end): the photo is read again turned (digitize_image).
+REFUSALS_TURNED_PAGE = (feedback.LAYOUT_NOT_RECOGNIZED, feedback.TRACE_NOT_READABLE, feedback.PAPER_CUT_OFF)
+TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+TURN_CHECK_SIDE = 800  # px: the small copy turns_to_try looks at
+USUAL_POLARITY = {"I": 1, "II": 1, "aVR": -1, "V5": 1, "V6": 1}  # the QRS's main swing on most ECGs
+POLARITY_MARGIN = 2  # leads more that must point the usual way to take a page the other way up
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 # The rhythm strips of a page as most carts print them; GE's carts print a 3x4+3 page's as V1, II,
 # V5, and some carts a 3x4+1 page's as V1 or V5: strip_leads reads which from the page.
@@ -149,9 +156,85 @@ def sharpness(views: Views) -> float:
 
 
 def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
+    """The photo's 12 leads, or UnreadablePhoto with the reason. A photo whose page lies on its
+    side or upside down (held in portrait, or turned, without an EXIF orientation to say so) is
+    refused where its layout should be read; it is read again turned, and the reason stands only
+    when no turn reads it (quality's turned_deg says which turn did, clockwise)."""
     clock = _Clock()
     image = page.decode(data)
     clock.lap("decode")
+    try:
+        return right_way_up(image, 0, read_photo(image, clock, overlay), overlay)
+    except UnreadablePhoto as error:
+        if error.code not in REFUSALS_TURNED_PAGE:
+            raise
+        refusal = error
+    for degrees in turns_to_try(image):
+        try:
+            result = read_photo(turned(image, degrees), clock, overlay)
+        except UnreadablePhoto:
+            continue
+        return right_way_up(image, degrees, result, overlay)
+    raise refusal
+
+
+def turned(image: np.ndarray, degrees: int) -> np.ndarray:
+    return image if degrees % 360 == 0 else cv2.rotate(image, TURNS[degrees % 360])
+
+
+def right_way_up(image: np.ndarray, degrees: int, result: DigitizedECG, overlay: bool) -> DigitizedECG:
+    """`result`, read from `image` turned by `degrees`, or the reading of the page the other way
+    up. Only a page read without its own pulses (at the common settings, or on a neighbour's) can
+    be upside down unnoticed (pulses_hang_on looks for its pulses hanging at the rows' ends; a
+    page whose pulses the photo cut off has none to show): it is read the other way up as well,
+    and where that reads too, the reading whose QRS complexes point the way most ECGs' do in I,
+    II, aVR, V5 and V6 (POLARITY_MARGIN more of them) is taken."""
+    result.quality["turned_deg"] = degrees
+    if "calibration_pulse_missing" not in result.quality["problems"]:
+        return result
+    try:
+        other = read_photo(turned(image, degrees + 180), _Clock(), overlay)
+    except UnreadablePhoto:
+        return result
+    if usual_polarity(other.signal) < usual_polarity(result.signal) + POLARITY_MARGIN:
+        return result
+    other.quality["turned_deg"] = (degrees + 180) % 360
+    return other
+
+
+def usual_polarity(signal: np.ndarray) -> int:
+    """In how many of I, II, aVR, V5 and V6 the trace's larger swing from its median points the way
+    it does on most ECGs (up; down in aVR). A page read upside down inverts every lead."""
+    agree = 0
+    for lead, sign in USUAL_POLARITY.items():
+        x = signal[:, LEAD[lead]]
+        x = x[np.isfinite(x)]
+        if x.size < FS // 2:
+            continue
+        median = float(np.median(x))
+        up, down = float(np.percentile(x, 99.5)) - median, median - float(np.percentile(x, 0.5))
+        agree += int(np.sign(up - down) == sign)
+    return agree
+
+
+def turns_to_try(image: np.ndarray) -> list[int]:
+    """Clockwise turns to read a refused photo at, likeliest first: on its side first where its
+    ink lies in columns rather than rows (an upright page's rows of traces make the ink's profile
+    down the page far more uneven than across it: 1.3-6 times on the real phone photos)."""
+    scale = TURN_CHECK_SIDE / max(image.shape[:2])
+    ink = normalise(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)).ink
+    h, w = ink.shape
+    inner = (ink[h // 10 : h - h // 10, w // 10 : w - w // 10] > INK_THRESHOLD).astype(np.float64)
+
+    def unevenness(profile: np.ndarray) -> float:
+        smooth = np.convolve(profile, np.ones(5) / 5, mode="same")
+        return float(smooth.std() / (smooth.mean() + 1e-9))
+
+    on_its_side = unevenness(inner.mean(axis=1)) < unevenness(inner.mean(axis=0))
+    return [90, 270, 180] if on_its_side else [180, 90, 270]
+
+
+def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedECG:
     page.check_light(image)
     corners = page.find_paper(image)
     flat = page.flatten(image, corners)
@@ -420,6 +503,10 @@ def pulses_on_trace_rows(
         # A row longer than the others starts with something else than its trace: a lead name,
         # what the photo left of a pulse. The rows of a page are printed equally long.
         starts = [b - row_px if b - a > row_px + 1.5 * edge else a for a, b in ends]
+        # Read this way round at the common settings, an upside-down page's leads would run
+        # backwards and upside down: refused, and digitize_image turns it.
+        if len(right_on_rows) < len(rows) / 2 and pulses_hang_on(rows, ink, grid):
+            raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the page is upside down")
         if len(right_on_rows) >= len(rows) / 2:
             height = float(np.median([p.y_base - p.y_top for p in right_on_rows]))
             span = float(np.median([p.x_fall - p.x_rise for p in right_on_rows]))
@@ -465,6 +552,22 @@ def right_end_pulses(ink: np.ndarray, grid: Grid) -> list[Pulse]:
         best = found if len(found) > len(best) else best
     last = ink.shape[1] - 1
     return [replace(p, x_rise=last - p.x_fall, x_fall=last - p.x_rise, x_end=last - p.x_rise) for p in best]
+
+
+def pulses_hang_on(rows: list[float], ink: np.ndarray, grid: Grid) -> bool:
+    """Whether pulses hang down from two of the rows' baselines or more, at their starts or ends:
+    an upside-down page's (found as upright left ones in the page turned upside down, or flipped
+    top to bottom, in the ink as the trace is read or fainter). A pulse standing up, seen upside
+    down, passes for a hanging one a pulse's height (10 mm) off its row: within half of that is
+    on it."""
+    last = ink.shape[0] - 1
+    near = 0.5 * ASSUMED_PULSE_MM[0] * grid.px_per_mm_y
+    for view in (ink[::-1, ::-1], ink[::-1, :]):
+        for level in (INK_THRESHOLD, *PULSE_FAINT_INK):
+            found = faint_pulses(np.ascontiguousarray(view), grid, level)
+            if sum(any(abs(last - p.y_base - y) < near for y in rows) for p in found) >= 2:
+                return True
+    return False
 
 
 def widened_pulses(mask: np.ndarray, ink: np.ndarray, grid: Grid, width: float) -> list[Pulse]:

@@ -364,6 +364,49 @@ def test_a_single_strip_printed_as_another_lead_is_named_from_its_label(lead: st
     assert np.isnan(result.signal[1300:, 1]).all()
 
 
+@pytest.mark.parametrize(
+    ("turn", "back"),
+    [(cv2.ROTATE_90_CLOCKWISE, 270), (cv2.ROTATE_180, 180), (cv2.ROTATE_90_COUNTERCLOCKWISE, 90)],
+    ids=["on its right side", "upside down", "on its left side"],
+)
+def test_a_page_photographed_turned_is_read_the_right_way_up(turn: int, back: int) -> None:
+    """A page photographed on its side or upside down (no EXIF orientation to say so) is refused
+    as it lies; it is read again turned, as well as upright, and says by how much it turned."""
+    page = cv2.rotate(cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg")), turn)
+    result = digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert result.quality["turned_deg"] == back
+    assert result.layout == "3x4+1"
+    assert challenge_snr(result.signal, truth("scan_3x4_norm")) >= 12.5
+
+
+@pytest.mark.parametrize(
+    "name", ["ecg00031.jpg", "ecg00035.jpg"], ids=["pulses not printed", "pulses at the rows' right ends"]
+)
+def test_an_upside_down_photo_of_a_page_read_without_its_pulses_is_not_read_backwards(name: str) -> None:
+    """Pages read without pulses at the rows' starts, upside down: nothing in the layout refuses
+    them, and each lead would be read backwards and inverted. Their pulses hanging from the
+    baselines (ecg00035's at the rows' starts; ecg00031's cut strip pulse at its end, with the
+    QRS complexes pointing the wrong way in most leads) turn them the right way up."""
+    photo = cv2.rotate(cv2.imread(str(REAL_PHOTOS / name)), cv2.ROTATE_180)
+    result = digitize_image(cv2.imencode(".png", photo)[1].tobytes())
+    assert result.quality["turned_deg"] == 180
+    upright = digitize_image((REAL_PHOTOS / name).read_bytes())
+    assert upright.quality["turned_deg"] == 0
+    lead_i = np.isfinite(result.signal[:, 0]) & np.isfinite(upright.signal[:, 0])
+    assert np.corrcoef(result.signal[lead_i, 0], upright.signal[lead_i, 0])[0, 1] > 0.9
+
+
+def test_an_upside_down_page_without_any_pulse_is_turned_by_its_qrs_complexes() -> None:
+    """The committed scan with every pulse covered, upside down: no pulse hangs anywhere to show
+    it, and the page reads either way up at the common settings. Read upright its QRS complexes
+    point the usual way (up in I, II, V5, V6, down in aVR); upside down they do not."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    page[:, 60:205] = 255  # the pulses and their stubs, as in the test of a page without pulses
+    result = digitize_image(cv2.imencode(".png", cv2.rotate(page, cv2.ROTATE_180))[1].tobytes())
+    assert result.quality["turned_deg"] == 180
+    assert challenge_snr(result.signal, truth("scan_3x4_norm")) > 8.0
+
+
 def test_pulses_drifting_sideways_on_a_real_photo_are_all_found() -> None:
     """ecg00040 (a page photographed at an angle): each row's pulse sits right of the one above.
     All four are one column of pulses, none inferred (only the middle two were taken before, and
