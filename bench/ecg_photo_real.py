@@ -4,9 +4,15 @@ heart rate from digitised lead II, and an overlay per read image (the trace as r
 page) for a person to check against the paper.
 
     python bench/ecg_photo_real.py                        # overlays in var/photo_real/
+    python bench/ecg_photo_real.py --turned               # each read image turned 90, 180, 270 degrees
     CARDIOALERT_DATA_DIR=/path/to/data python bench/ecg_photo_real.py
+
+--turned: every image read as it is, then turned (as a photo taken on its side or upside down
+without an EXIF orientation): whether each turned photo gives the same signal as the upright one,
+the turn the digitiser undid, and the median time per photo at each turn.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -29,7 +35,51 @@ IMAGES = DATA / "ecg_images_real" / "ecg-image-kit_sample"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
+TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def turned_check() -> None:
+    same = dict.fromkeys(TURNS, 0)
+    times: dict[int, list[float]] = {0: [], **{d: [] for d in TURNS}}
+    upright = 0
+    for path in sorted(p for p in IMAGES.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        image = cv2.imread(str(path))
+        readings: dict[int, object] = {}
+        for degrees in (0, *TURNS):
+            data = cv2.imencode(".png", image if degrees == 0 else cv2.rotate(image, TURNS[degrees]))[1]
+            started = time.perf_counter()
+            try:
+                result = digitize_image(data.tobytes())
+                readings[degrees] = (np.nan_to_num(result.signal), result.quality["turned_deg"])
+            except UnreadablePhoto as error:
+                readings[degrees] = error.code
+            times[degrees].append(time.perf_counter() - started)
+            if degrees == 0 and isinstance(readings[0], str):
+                break
+        if isinstance(readings[0], str):
+            print(f"{path.name:14s} refused {readings[0]}", flush=True)
+            continue
+        upright += 1
+        line = []
+        for degrees in TURNS:
+            reading = readings[degrees]
+            if isinstance(reading, str):
+                line.append(f"{degrees}: refused {reading}")
+                continue
+            alike = bool(np.allclose(reading[0], readings[0][0], atol=1e-4))
+            same[degrees] += alike
+            line.append(f"{degrees}: turned {reading[1]}, {'same' if alike else 'DIFFERENT'}")
+        print(f"{path.name:14s} " + "; ".join(line), flush=True)
+    print(f"read upright {upright}; the same signal turned: {same}")
+    print("median s per photo:", {d: round(float(np.median(t)), 2) for d, t in times.items()})
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--turned", action="store_true")
+    if parser.parse_args().turned:
+        turned_check()
+        return
     out = REPO_ROOT / "var" / "photo_real"
     out.mkdir(parents=True, exist_ok=True)
     read, reasons = 0, {}

@@ -2,6 +2,7 @@
 it cannot be read. Stages: decode -> light check -> paper -> flat page -> light-independent views
 -> sharpness, grid, glare checks -> calibration pulses -> layout -> each row's trace -> samples."""
 
+import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -158,24 +159,44 @@ def sharpness(views: Views) -> float:
 def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     """The photo's 12 leads, or UnreadablePhoto with the reason. A photo whose page lies on its
     side or upside down (held in portrait, or turned, without an EXIF orientation to say so) is
-    refused where its layout should be read; it is read again turned, and the reason stands only
-    when no turn reads it (quality's turned_deg says which turn did, clockwise)."""
+    refused where its layout should be read, or read with leads missing; it is read again turned,
+    and the reason stands only when no turn reads it (quality's turned_deg says which turn did,
+    clockwise). An upside-down page: right_way_up."""
     clock = _Clock()
     image = page.decode(data)
     clock.lap("decode")
+    turns = turns_to_try(image)
     try:
-        return right_way_up(image, 0, read_photo(image, clock, overlay), overlay)
+        first = read_photo(image, clock, overlay)
     except UnreadablePhoto as error:
         if error.code not in REFUSALS_TURNED_PAGE:
             raise
         refusal = error
-    for degrees in turns_to_try(image):
+    else:
+        # A page on its side can pass for one with leads missing (read at 50 mm/s, 5 mm/mV): where
+        # the ink says it lies on its side, a reading with leads missing meets the turned ones.
+        if not (first.quality["leads_not_read"] and turns[0] == 90):
+            return right_way_up(image, 0, first, overlay)
+        readings = [(0, first)]
+        for degrees in (90, 270):
+            with contextlib.suppress(UnreadablePhoto):
+                readings.append((degrees, read_photo(turned(image, degrees), clock, overlay)))
+        degrees, best = min(
+            readings, key=lambda r: (len(r[1].quality["leads_not_read"]), -r[1].quality["score"])
+        )
+        return right_way_up(image, degrees, best, overlay)
+    for degrees in turns:
         try:
             result = read_photo(turned(image, degrees), clock, overlay)
         except UnreadablePhoto:
             continue
         return right_way_up(image, degrees, result, overlay)
     raise refusal
+
+
+def reading_rank(result: DigitizedECG) -> tuple[int, float]:
+    """Fewest leads not read, then the largest share of the trace followed, first."""
+    return len(result.quality["leads_not_read"]), -result.quality["score"]
 
 
 def turned(image: np.ndarray, degrees: int) -> np.ndarray:
