@@ -165,7 +165,6 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     clock = _Clock()
     image = page.decode(data)
     clock.lap("decode")
-    turns = turns_to_try(image)
     try:
         first = read_photo(image, clock, overlay)
     except UnreadablePhoto as error:
@@ -175,17 +174,15 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
     else:
         # A page on its side can pass for one with leads missing (read at 50 mm/s, 5 mm/mV): where
         # the ink says it lies on its side, a reading with leads missing meets the turned ones.
-        if not (first.quality["leads_not_read"] and turns[0] == 90):
+        if not (first.quality["leads_not_read"] and turns_to_try(image)[0] == 90):
             return right_way_up(image, 0, first, overlay)
         readings = [(0, first)]
         for degrees in (90, 270):
             with contextlib.suppress(UnreadablePhoto):
                 readings.append((degrees, read_photo(turned(image, degrees), clock, overlay)))
-        degrees, best = min(
-            readings, key=lambda r: (len(r[1].quality["leads_not_read"]), -r[1].quality["score"])
-        )
+        degrees, best = min(readings, key=lambda reading: reading_rank(reading[1]))
         return right_way_up(image, degrees, best, overlay)
-    for degrees in turns:
+    for degrees in turns_to_try(image):
         try:
             result = read_photo(turned(image, degrees), clock, overlay)
         except UnreadablePhoto:
@@ -524,13 +521,13 @@ def pulses_on_trace_rows(
         # A row longer than the others starts with something else than its trace: a lead name,
         # what the photo left of a pulse. The rows of a page are printed equally long.
         starts = [b - row_px if b - a > row_px + 1.5 * edge else a for a, b in ends]
-        # Read this way round at the common settings, an upside-down page's leads would run
-        # backwards and upside down: refused, and digitize_image turns it.
-        if len(right_on_rows) < len(rows) / 2 and pulses_hang_on(rows, ink, grid):
-            raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the page is upside down")
         if len(right_on_rows) >= len(rows) / 2:
             height = float(np.median([p.y_base - p.y_top for p in right_on_rows]))
             span = float(np.median([p.x_fall - p.x_rise for p in right_on_rows]))
+        elif pulses_hang_on(rows, ink, grid):
+            # Read this way round at the common settings, an upside-down page's leads would run
+            # backwards and upside down: refused, and digitize_image turns it.
+            raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the page is upside down")
         else:
             height, span = ASSUMED_PULSE_MM[0] * grid.px_per_mm_y, ASSUMED_PULSE_MM[1] * edge
         pulses = [
