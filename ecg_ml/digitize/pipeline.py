@@ -94,8 +94,9 @@ LABEL_MARGIN = 0.2  # ... and by this much better than any other known name name
 @dataclass
 class DigitizedECG:
     """signal: float32 [5000, 12] mV at fs = 500 Hz over the printed 10 s, STANDARD_LEADS order, NaN
-    where a lead is not printed. quality: score 0..1 (share of the printed trace followed) and the
-    named problems met on the way."""
+    where a lead is not printed. quality: score 0..1 (share of the printed trace followed), the
+    named problems met on the way, leads_not_read, rhythm_strips (the strips' leads, as read from
+    the names printed on the page), turned_deg (the clockwise turn the photo was read at)."""
 
     signal: np.ndarray
     fs: float
