@@ -11,6 +11,7 @@ from ecg_ml.io.common import image_format
 
 MAX_DECODED_SIDE = 4200  # larger photos are decoded at half size (JPEG decoders do it cheaply)
 FIND_SIDE = 800  # the paper is found on a small copy
+MIN_PAGE_PX = 300  # a page (or close-up) spanning fewer photo pixels holds no readable ECG
 PAGE_WIDTH_PX = 2400  # the flat page is worked on at this width (about 8 px/mm on A4)
 
 
@@ -86,6 +87,19 @@ def find_paper(image: np.ndarray) -> np.ndarray:
     if quad is None or cv2.contourArea(quad) > 0.85 * mask.size:
         return whole
     return (quad / scale).astype(np.float32)
+
+
+def check_size(corners: np.ndarray) -> None:
+    """A photo too small to hold a readable ECG (a thumbnail): too_small, whatever it shows."""
+    width, height, _ = _width_height_scale(corners)
+    if max(width, height) < MIN_PAGE_PX:
+        raise UnreadablePhoto(feedback.TOO_SMALL)
+
+
+def photo_px_per_mm(corners: np.ndarray, flat_px_per_mm: float) -> float:
+    """Pixels per mm of paper in the photo itself, from the flat page's (flatten enlarges a small
+    photo's page to its working scale, which adds no detail)."""
+    return flat_px_per_mm / _width_height_scale(corners)[2]
 
 
 def _four_corners(hull: np.ndarray) -> np.ndarray | None:

@@ -44,6 +44,10 @@ TRACE_MM = 250.0
 PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (10 s at 25 mm/s)
 INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
 MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good photos: 50 to 400)
+# Paper under this many photo pixels per mm does not resolve the 1 mm grid and the thin trace: the
+# committed test pages shrunk read at -6 to 3 dB (near or worse than an all-zero answer) at 1.6-2.0
+# px/mm, 6-6.5 dB at 2.1, 6.3-8.6 dB at 2.4, 9-12 dB at 2.7-3.4.
+MIN_PHOTO_PX_PER_MM = 2.2
 GRID_LINE_LEVEL = 0.08  # relative darkness from which a pixel counts as on a grid line
 MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 to 30 %)
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
@@ -256,6 +260,7 @@ def turns_to_try(image: np.ndarray) -> list[int]:
 def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedECG:
     page.check_light(image)
     corners = page.find_paper(image)
+    page.check_size(corners)
     flat = page.flatten(image, corners)
     clock.lap("paper")
     views = normalise(flat)
@@ -265,8 +270,7 @@ def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedEC
     grid = find_grid(views, mask)
     if page.fills_frame(corners, image.shape):
         flat, views, mask, grid = untilted_page(image, corners, flat, views, mask, grid)
-    if grid.strength < MIN_GRID_STRENGTH:
-        raise UnreadablePhoto(feedback.NO_GRID)
+    check_grid(grid, corners)
     glare = glare_share(views, mask, grid)
     clock.lap("grid")
     maps = straighten_maps(views, mask, grid)
@@ -659,6 +663,14 @@ def settled(before: Grid, after: Grid) -> Grid:
 def _centre(a: np.ndarray) -> np.ndarray:
     h, w = a.shape[:2]
     return a[h // 5 : h - h // 5, w // 5 : w - w // 5]
+
+
+def check_grid(grid: Grid, corners: np.ndarray) -> None:
+    """No grid found (no_grid), or paper too small in the photo to read (too_small)."""
+    if grid.strength < MIN_GRID_STRENGTH:
+        raise UnreadablePhoto(feedback.NO_GRID)
+    if page.photo_px_per_mm(corners, grid.px_per_mm_x) < MIN_PHOTO_PX_PER_MM:
+        raise UnreadablePhoto(feedback.TOO_SMALL)
 
 
 def check_page(views: Views, mask: np.ndarray) -> None:

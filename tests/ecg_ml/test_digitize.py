@@ -128,6 +128,26 @@ def test_bytes_that_are_no_image(data: bytes) -> None:
     assert refused.value.code == feedback.NOT_AN_IMAGE
 
 
+@pytest.mark.parametrize("width", [30, 600], ids=["a thumbnail", "a page at 2 px per mm"])
+def test_a_page_too_small_in_the_photo_is_refused_not_read(width: int) -> None:
+    """The committed scan shrunk to `width` px: at 600 px (2 px per mm of paper) it read at 2 dB,
+    at 400 px at -3 dB (worse than an all-zero answer), returned as a signal. Now too_small, with
+    a hint to come closer."""
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    height = round(width * page.shape[0] / page.shape[1])
+    small = cv2.resize(page, (width, height), interpolation=cv2.INTER_AREA)
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(cv2.imencode(".png", small)[1].tobytes())
+    assert refused.value.code == feedback.TOO_SMALL
+
+
+def test_a_page_at_2_7_px_per_mm_is_still_read() -> None:
+    page = cv2.imread(str(PHOTOS / "scan_3x4_norm.jpg"))
+    small = cv2.resize(page, (800, round(800 * page.shape[0] / page.shape[1])), interpolation=cv2.INTER_AREA)
+    result = digitize_image(cv2.imencode(".png", small)[1].tobytes())
+    assert challenge_snr(result.signal, truth("scan_3x4_norm")) > 7
+
+
 def test_every_reason_code_has_a_retake_hint() -> None:
     codes = {value for name, value in vars(feedback).items() if name.isupper() and isinstance(value, str)}
     assert codes == set(RETAKE_HINTS)
