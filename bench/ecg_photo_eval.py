@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from ecg_photo_render import LEVELS, render_example
+from ecg_photo_render import LEVELS, STRIPS, render_example
 
 from ecg_ml.data import load_ptbxl_500
 from ecg_ml.digitize import digitize_image
@@ -121,7 +121,7 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
         cpu_times.append(time.process_time() - cpu_started)
         snr = challenge_snr(result.signal, rendered.truth)
         snrs.append(snr)
-        printed_strips = {"3x4+1": ["II"], "3x4+3": ["II", "V1", "V5"]}.get(rendered.settings.layout, [])
+        printed_strips = list(STRIPS.get(rendered.settings.layout, ()))
         strips_named_ok.append(result.quality["rhythm_strips"] == printed_strips)
         read_snrs.append(float(np.nanmean(snr)))
         rs.append(pearson(result.signal, rendered.truth))

@@ -28,14 +28,12 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from ecg_photo_eval import heart_rate
 
 from ecg_ml.digitize import digitize_image
+from ecg_ml.digitize.pipeline import TURNS, turned
 from ecg_ml.errors import UnreadablePhoto
 
 DATA = Path(os.environ.get("CARDIOALERT_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 IMAGES = DATA / "ecg_images_real" / "ecg-image-kit_sample"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-
-
-TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 def turned_check() -> None:
@@ -46,7 +44,7 @@ def turned_check() -> None:
         image = cv2.imread(str(path))
         readings: dict[int, object] = {}
         for degrees in (0, *TURNS):
-            data = cv2.imencode(".png", image if degrees == 0 else cv2.rotate(image, TURNS[degrees]))[1]
+            data = cv2.imencode(".png", turned(image, degrees))[1]
             started = time.perf_counter()
             try:
                 result = digitize_image(data.tobytes())

@@ -41,6 +41,7 @@ TRACE_START_MM = GRID_MM[0] + 16.0  # x of time 0
 PULSE_TO_TRACE_MM = 2.0  # gap between the pulse's trailing stub and the trace
 PULSE_STUB_MM = 1.0
 LEVELS = ("scan", "easy", "hard")
+STRIPS = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}  # the rhythm strips each layout prints
 
 # BGR minor / major line colours of the paper kinds we print on.
 GRID_COLOURS = {
@@ -84,8 +85,7 @@ def layout_rows(layout: str, speed: float) -> list[list[tuple[str, float, float]
     quarter = duration / 4
     if layout.startswith("3x4"):
         rows = [[(lead, c * quarter, (c + 1) * quarter) for c, lead in enumerate(row)] for row in COLUMNS_3X4]
-        strips = ("II",) if layout == "3x4+1" else ("II", "V1", "V5") if layout == "3x4+3" else ()
-        return rows + [[(lead, 0.0, duration)] for lead in strips]
+        return rows + [[(lead, 0.0, duration)] for lead in STRIPS.get(layout, ())]
     if layout == "6x2":
         half = duration / 2
         return [[(STANDARD_LEADS[k], 0.0, half), (STANDARD_LEADS[6 + k], half, duration)] for k in range(6)]

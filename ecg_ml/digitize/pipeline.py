@@ -234,9 +234,8 @@ def usual_polarity(signal: np.ndarray) -> int:
         x = x[np.isfinite(x)]
         if x.size < FS // 2:
             continue
-        median = float(np.median(x))
-        up, down = float(np.percentile(x, 99.5)) - median, median - float(np.percentile(x, 0.5))
-        agree += int(np.sign(up - down) == sign)
+        low, median, high = np.percentile(x, [0.5, 50, 99.5])
+        agree += int(np.sign((high - median) - (median - low)) == sign)
     return agree
 
 
@@ -993,7 +992,8 @@ def read_rows(
     if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
         for axis in axes:
             axis.shift = float(np.median(ticks))
-    rows = layout_rows(layout, TRACE_MM / speed, strip_leads(ink, pulses, axes, rows, layout, grid))
+    strips = strip_leads(ink, pulses, axes, rows, layout, grid)
+    rows = layout_rows(layout, TRACE_MM / speed, strips)
     for row, pulse, axis in zip(rows, pulses, axes, strict=True):
         px_per_mv = pulse.y_base - pulse.y_top  # the 1 mV pulse, measured where this row lies
         if abs(px_per_mv / (gain * grid.px_per_mm_y) - 1) > 0.1:
@@ -1042,6 +1042,6 @@ def read_rows(
         "leads_not_read": missing,
         "px_per_mm": [round(grid.px_per_mm_x, 3), round(grid.px_per_mm_y, 3)],
         "pulse_height_mm": round(pulse_mm, 2),
-        "rhythm_strips": [row[0][0] for row in rows[3:]] if layout.startswith("3x4+") else [],
+        "rhythm_strips": list(strips or ()),
     }
     return signal, quality, points
