@@ -16,6 +16,7 @@ strips are named as printed, time per image.
     python bench/ecg_photo_eval.py --per-level 24            # the figures in docs/benchmarks.md
     python bench/ecg_photo_eval.py --speed                   # 12-megapixel photos: time and peak memory
     python bench/ecg_photo_eval.py --fold 9 --seed 7         # the development set tuning runs on
+    python bench/ecg_photo_eval.py --style kit               # ecg-image-kit's page style (ecg_kit_style.py)
 
 Fold 10 with seed 2024 is the published set; development and tuning use fold 9 (other seeds), so
 the published figures come from records and renderings the digitiser was not tuned on.
@@ -39,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
+from ecg_kit_style import render_kit_example
 from ecg_photo_render import LEVELS, STRIPS, render_example
 
 from ecg_ml.data import load_ptbxl_500
@@ -95,7 +97,9 @@ def share_of(oks: list[bool]) -> str | None:
     return f"{np.mean(oks):.3f} of {len(oks)}" if oks else None
 
 
-def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str, object]:
+def evaluate_level(
+    level: str, x: np.ndarray, count: int, seed: int, style: str = "ours"
+) -> dict[str, object]:
     snrs, read_snrs, rs, hr_ok, failures, times, cpu_times, reasons = [], [], [], [], 0, [], [], {}
     hr_printed_ok: list[bool] = []
     hr_ceiling_ok: list[bool] = []  # the true printed stretch against the true 10 s: a perfect reader
@@ -104,7 +108,8 @@ def evaluate_level(level: str, x: np.ndarray, count: int, seed: int) -> dict[str
     hr_app_whole_page_ok: list[bool] = []  # pages that print all 10 s in some lead (not 50 mm/s)
     strips_named_ok: list[bool] = []  # the rhythm strips named as the page prints them
     for i in range(count):
-        rendered = render_example(x[i], level, i, seed)
+        render = render_kit_example if style == "kit" else render_example
+        rendered = render(x[i], level, i, seed)
         _, jpeg = cv2.imencode(".jpg", rendered.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
@@ -213,6 +218,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--fold", type=int, default=10, help="PTB-XL fold: 10 published, 9 development")
     parser.add_argument("--skip", type=int, default=0, help="start at this record of the fold")
+    parser.add_argument("--style", choices=("ours", "kit"), default="ours", help="kit: ecg_kit_style.py")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--speed-count", type=int, default=3)
     args = parser.parse_args()
@@ -225,7 +231,7 @@ def main() -> None:
         return
     data = load_ptbxl_500([args.fold])
     x = data.x[args.skip :]
-    results = [evaluate_level(level, x, args.per_level, args.seed) for level in args.levels]
+    results = [evaluate_level(level, x, args.per_level, args.seed, args.style) for level in args.levels]
     for result in results:
         print(json.dumps(result))
     print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
