@@ -13,6 +13,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.digitize import feedback, page
 from ecg_ml.digitize.grid import (
+    INK_THRESHOLD,
     Grid,
     Views,
     find_grid,
@@ -42,7 +43,9 @@ TRACE_MM = 250.0
 # Time 0 of a row lies 3 mm after the calibration pulse's falling edge (a 1 mm stub, a 2 mm gap):
 # bench/ecg_photo_render.py prints this way; other conventions fall back to the trace's first ink.
 PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (10 s at 25 mm/s)
-INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
+# Where a row's trace runs on from the pulse (ecg-image-kit's pages), its first sample lies this far
+# before the falling edge: the pulse is drawn from 500 Hz samples with two trailing zeros.
+RUN_ON_LEAD_S = 0.003
 MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good photos: 50 to 400)
 # Paper under this many photo pixels per mm does not resolve the 1 mm grid and the thin trace: the
 # committed test pages shrunk read at -6 to 3 dB (near or worse than an all-zero answer) at 1.6-2.0
@@ -753,6 +756,7 @@ class TimeAxis:
     speed: float
     x_fall: float
     shift: float = 0.0  # seconds, where the trace does not start where the convention says
+    zero_mm: float = PULSE_TO_TRACE_MM  # time 0's distance from the falling edge (0: trace runs on)
 
     def seconds(self, x: np.ndarray | float) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -760,7 +764,7 @@ class TimeAxis:
             mm = (x - self.x_fall) / self.px_per_mm
         else:
             mm = np.polyval(self.mm_of_x, x) - np.polyval(self.mm_of_x, self.x_fall)
-        return (mm - PULSE_TO_TRACE_MM) / self.speed - self.shift
+        return (mm - self.zero_mm) / self.speed - self.shift
 
 
 @dataclass
@@ -786,7 +790,8 @@ def read_row(
     page_w = ink.shape[1]
     duration = row[-1][2]
     problems: list[str] = []
-    first_x = round(pulse.x_end + 0.5 * axis.px_per_mm)
+    runs_on = axis.zero_mm <= 0  # the trace starts at the falling edge, not after a stub and a gap
+    first_x = round(pulse.x_fall + width if runs_on else pulse.x_end + 0.5 * axis.px_per_mm)
     first = trace_extent(runs, pulse.y_base, 0.5 * spacing, first_x, page_w - 1, 1)
     last = trace_extent(runs, pulse.y_base, 0.5 * spacing, page_w - 1, first, -1)
     cap = max(0.0, (width - 1) / 2)  # the line's round cap reaches past its end point
@@ -833,6 +838,54 @@ def samples(t: np.ndarray, v: np.ndarray, first: int, stop: int) -> np.ndarray:
     mean_t = np.bincount(index, weights=t)[hit] / counts[hit]
     mean_v = np.bincount(index, weights=v)[hit] / counts[hit]
     return np.interp(np.arange(first, stop) / FS, mean_t, mean_v)
+
+
+def trace_runs_on(runs: Runs, pulse: Pulse, spacing: float, px_per_mm: float, width: float) -> bool:
+    """Whether one stroke of ink runs on unbroken from the pulse's falling edge past where our
+    convention puts time 0: a cart that starts the trace at the pulse's edge (ecg-image-kit, the
+    2024 Challenge's generator, does), not after a stub and a gap. Unbroken: each column's ink
+    touches the previous column's (a lead name printed next to the pulse, ecg00047, stands apart).
+    Where a page's rows run on, time 0 is the falling edge (bench/ecg_kit_style.py: 60 samples
+    late otherwise, below 0 dB)."""
+    low, high = pulse.y_top - width, pulse.y_base + 0.5 * spacing  # the falling stroke and below
+    last = min(len(runs.offsets) - 2, round(pulse.x_fall + (PULSE_TO_TRACE_MM + 0.5) * px_per_mm))
+    for x in range(round(pulse.x_fall + width), last + 1):
+        starts, stops = runs.column(x)
+        touching = (stops >= low) & (starts <= high + 1)
+        if not touching.any():
+            return False
+        low, high = float(starts[touching].min()) - 1, float(stops[touching].max())
+    return True
+
+
+def time_zero(
+    runs: Runs,
+    pulses: list[Pulse],
+    rows: list[list[tuple[str, float, float]]],
+    axes: list[TimeAxis],
+    grid: Grid,
+    spacing: float,
+    width: float,
+    gain: float,
+) -> list[Pulse]:
+    """Where each row's time 0 lies, set on its axis: the convention's 3 mm after the falling edge,
+    moved to where the column-change ticks put it; or, on a page whose traces run on from their
+    pulses, the falling edge itself, and then the pulses are returned with their baselines 1 mV
+    below the top stroke (the ink right of the edge is the trace, not a stub at 0 mV: measured
+    there, the trace's first value pulled the baseline by half, 0.2-0.3 mm on ecg_kit_style pages)."""
+    speed = axes[0].speed
+    ticks = [
+        o for row, p, a in zip(rows, pulses, axes, strict=True) for o in tick_offset(runs, p, row, a, grid)
+    ]
+    # The ticks agree on where time 0 is better than the pulse's edge does near the page's edge.
+    if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
+        for axis in axes:
+            axis.shift = float(np.median(ticks))
+    if sum(trace_runs_on(runs, p, spacing, grid.px_per_mm_x, width) for p in pulses) <= len(pulses) / 2:
+        return pulses
+    for axis in axes:
+        axis.zero_mm, axis.shift = -RUN_ON_LEAD_S * speed, 0.0
+    return [replace(p, y_base=p.y_top + gain * grid.px_per_mm_y) for p in pulses]
 
 
 def tick_offset(
@@ -974,7 +1027,6 @@ def read_rows(
     cut_off_possible: bool,
 ) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
     rows = layout_rows(layout, TRACE_MM / speed)
-    baselines = [p.y_base for p in pulses]
     spacing = row_spacing(pulses, grid)
     signal = np.full((N_SAMPLES, 12), np.nan, dtype=np.float32)
     shares: dict[str, float] = {}
@@ -985,13 +1037,8 @@ def read_rows(
         for fit, pulse in zip(row_mm_of_x, pulses, strict=True)
     ]
     faint_runs: Runs | None = None  # made when a row's trace is too faint to follow (below)
-    ticks = [
-        o for row, p, a in zip(rows, pulses, axes, strict=True) for o in tick_offset(runs, p, row, a, grid)
-    ]
-    # The ticks agree on where time 0 is better than the pulse's edge does near the page's edge.
-    if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
-        for axis in axes:
-            axis.shift = float(np.median(ticks))
+    pulses = time_zero(runs, pulses, rows, axes, grid, spacing, width, gain)
+    baselines = [p.y_base for p in pulses]
     strips = strip_leads(ink, pulses, axes, rows, layout, grid)
     rows = layout_rows(layout, TRACE_MM / speed, strips)
     for row, pulse, axis in zip(rows, pulses, axes, strict=True):

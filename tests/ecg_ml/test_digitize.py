@@ -469,3 +469,31 @@ def test_a_real_photo_with_its_pulses_at_the_rows_right_ends_is_read() -> None:
     assert len(peaks) == 3
     assert np.all(np.abs(np.diff(peaks) / result.fs - 0.72) <= 0.025)
     assert float(np.nanmax(np.abs(result.signal[:, 1]))) < 0.5
+
+
+@cache
+def kit_style_page(grid: str) -> tuple[bytes, np.ndarray]:
+    """Record 00001 printed in ecg-image-kit's style (bench/ecg_kit_style.py, the 2024 Challenge's
+    generator's page: the trace runs on from the pulse's falling edge, no separator ticks, names
+    under the baseline) on one of its papers, as PNG bytes, with its truth."""
+    sys.path.insert(0, str(REPO_ROOT / "bench"))  # the renderers are bench scripts, not a package
+    from ecg_kit_style import render_kit_page  # noqa: PLC0415
+    from ecg_photo_render import PrintSettings, _wfdb_signal, truth_of  # noqa: PLC0415
+
+    signal = _wfdb_signal(1)
+    page = render_kit_page(signal, grid, grey=0.1)
+    return cv2.imencode(".png", page)[1].tobytes(), truth_of(signal, PrintSettings(layout="3x4+1"))
+
+
+def test_a_page_whose_trace_runs_on_from_the_pulse_is_timed_from_the_falling_edge() -> None:
+    # Timed from 3 mm after the edge (our carts' stub and gap), as before, it read below 0 dB.
+    data, page_truth = kit_style_page("pink")
+    result = digitize_image(data)
+    assert "trace_start_not_at_convention" not in result.quality["problems"]
+    assert challenge_snr(result.signal, page_truth) >= 13.0
+
+
+def test_a_dark_coloured_grid_is_not_taken_for_the_trace() -> None:
+    # The brown paper's 5 mm lines are as dark as the grey trace in every channel: refused before.
+    data, page_truth = kit_style_page("brown")
+    assert challenge_snr(digitize_image(data).signal, page_truth) >= 12.0
