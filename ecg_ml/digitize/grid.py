@@ -50,10 +50,11 @@ def normalise(page: np.ndarray) -> Views:
     darkest = cv2.min(cv2.min(b, g), r)
     paper = _paper_level(brightest, size)
     ink = 1.0 - np.minimum(brightest.astype(np.float32) / paper, 1.0)
-    chroma = cv2.subtract(brightest, darkest).astype(np.float32) / paper
     dark = ink[::4, ::4] > INK_THRESHOLD
-    hue = chroma[::4, ::4][dark] / np.maximum(1.0 - ink[::4, ::4][dark], 0.05)  # chroma / brightness
-    if dark.mean() > GRID_AS_INK_SHARE and np.median(hue) > GRID_AS_INK_CHROMA:
+    bright, dim = (c[::4, ::4][dark].astype(np.float32) for c in (brightest, darkest))
+    coloured = np.median((bright - dim) / np.maximum(bright, 1.0)) if dark.any() else 0.0  # chroma/value
+    if dark.mean() > GRID_AS_INK_SHARE and coloured > GRID_AS_INK_CHROMA:
+        chroma = cv2.subtract(brightest, darkest).astype(np.float32) / paper
         ink = np.maximum(ink - CHROMA_WEIGHT * chroma, 0.0)
     lines = 1.0 - np.minimum(darkest.astype(np.float32) / _paper_level(darkest, size), 1.0)
     return Views(ink=ink, lines=lines)

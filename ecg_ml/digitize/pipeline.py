@@ -41,7 +41,8 @@ FS = 500
 N_SAMPLES = 5000  # 10 s
 TRACE_MM = 250.0
 # Time 0 of a row lies 3 mm after the calibration pulse's falling edge (a 1 mm stub, a 2 mm gap):
-# bench/ecg_photo_render.py prints this way; other conventions fall back to the trace's first ink.
+# bench/ecg_photo_render.py prints this way; other conventions fall back to the trace's first ink,
+# or to the falling edge where the trace runs on from it (time_zero).
 PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (10 s at 25 mm/s)
 # Where a row's trace runs on from the pulse (ecg-image-kit's pages), its first sample lies this far
 # before the falling edge: the pulse is drawn from 500 Hz samples with two trailing zeros.
@@ -756,7 +757,7 @@ class TimeAxis:
     speed: float
     x_fall: float
     shift: float = 0.0  # seconds, where the trace does not start where the convention says
-    zero_mm: float = PULSE_TO_TRACE_MM  # time 0's distance from the falling edge (0: trace runs on)
+    zero_mm: float = PULSE_TO_TRACE_MM  # time 0's distance from the falling edge (<= 0: trace runs on)
 
     def seconds(self, x: np.ndarray | float) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
