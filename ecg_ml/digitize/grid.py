@@ -10,13 +10,6 @@ PITCH_5MM_RANGE = (15.0, 160.0)  # px per 5 mm we accept (3 to 32 px/mm)
 HARMONICS = 10  # the 1 mm lines are the 5th harmonic of the 5 mm period
 SQUARE = 1.4  # most the two axes' pitches differ on a flattened page (the outline's aspect is approximate)
 INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
-# A page with more than this share over the ink threshold, mostly coloured, has its grid counted as
-# ink (a trace covers 1-3 %; ecg-image-kit's dark blue, green and brown papers 7 %): its colour is
-# discounted (CHROMA_WEIGHT x the pixel's chroma), which a grey trace does not have. Not on other
-# pages: there the discount thins the trace's coloured JPEG fringes and six real photos failed.
-GRID_AS_INK_SHARE = 0.05
-GRID_AS_INK_CHROMA = 0.4
-CHROMA_WEIGHT = 1.5
 
 
 @dataclass
@@ -50,12 +43,6 @@ def normalise(page: np.ndarray) -> Views:
     darkest = cv2.min(cv2.min(b, g), r)
     paper = _paper_level(brightest, size)
     ink = 1.0 - np.minimum(brightest.astype(np.float32) / paper, 1.0)
-    dark = ink[::4, ::4] > INK_THRESHOLD
-    bright, dim = (c[::4, ::4][dark].astype(np.float32) for c in (brightest, darkest))
-    coloured = np.median((bright - dim) / np.maximum(bright, 1.0)) if dark.any() else 0.0  # chroma/value
-    if dark.mean() > GRID_AS_INK_SHARE and coloured > GRID_AS_INK_CHROMA:
-        chroma = cv2.subtract(brightest, darkest).astype(np.float32) / paper
-        ink = np.maximum(ink - CHROMA_WEIGHT * chroma, 0.0)
     lines = 1.0 - np.minimum(darkest.astype(np.float32) / _paper_level(darkest, size), 1.0)
     return Views(ink=ink, lines=lines)
 
