@@ -9,7 +9,6 @@ import numpy as np
 PITCH_5MM_RANGE = (15.0, 160.0)  # px per 5 mm we accept (3 to 32 px/mm)
 HARMONICS = 10  # the 1 mm lines are the 5th harmonic of the 5 mm period
 SQUARE = 1.4  # most the two axes' pitches differ on a flattened page (the outline's aspect is approximate)
-INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
 
 
 @dataclass
@@ -41,8 +40,7 @@ def normalise(page: np.ndarray) -> Views:
     b, g, r = cv2.split(balanced)
     brightest = cv2.max(cv2.max(b, g), r)
     darkest = cv2.min(cv2.min(b, g), r)
-    paper = _paper_level(brightest, size)
-    ink = 1.0 - np.minimum(brightest.astype(np.float32) / paper, 1.0)
+    ink = 1.0 - np.minimum(brightest.astype(np.float32) / _paper_level(brightest, size), 1.0)
     lines = 1.0 - np.minimum(darkest.astype(np.float32) / _paper_level(darkest, size), 1.0)
     return Views(ink=ink, lines=lines)
 

@@ -13,7 +13,6 @@ from scipy.signal import find_peaks
 
 from ecg_ml.digitize import feedback, page
 from ecg_ml.digitize.grid import (
-    INK_THRESHOLD,
     Grid,
     Views,
     find_grid,
@@ -44,6 +43,7 @@ TRACE_MM = 250.0
 # bench/ecg_photo_render.py prints this way; other conventions fall back to the trace's first ink,
 # or to the falling edge where the trace runs on from it (time_zero).
 PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (10 s at 25 mm/s)
+INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
 # Where a row's trace runs on from the pulse (ecg-image-kit's pages), its first sample lies this far
 # before the falling edge: the pulse is drawn from 500 Hz samples with two trailing zeros.
 RUN_ON_LEAD_S = 0.003
