@@ -8,7 +8,15 @@ import numpy as np
 
 PITCH_5MM_RANGE = (15.0, 160.0)  # px per 5 mm we accept (3 to 32 px/mm)
 HARMONICS = 10  # the 1 mm lines are the 5th harmonic of the 5 mm period
+UNIFORM_LINES = 0.25  # a period's fundamental this weak against its second harmonic: lines every half period
 SQUARE = 1.4  # most the two axes' pitches differ on a flattened page (the outline's aspect is approximate)
+INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
+# A dark grid (dark brown, green, blue or grey major lines) passes for ink: found as columns that
+# ink covers over most of a band of the page (the trace covers a column for a QRS at most) ...
+DARK_GRID_BANDS = 8
+DARK_GRID_COVER = 0.6
+DARK_GRID_LINES = 12  # ... many of them in most bands (a 250 mm row crosses 50 major lines)
+DARK_GRID_MARGIN = 0.05
 
 
 @dataclass
@@ -42,7 +50,39 @@ def normalise(page: np.ndarray) -> Views:
     darkest = cv2.min(cv2.min(b, g), r)
     ink = 1.0 - np.minimum(brightest.astype(np.float32) / _paper_level(brightest, size), 1.0)
     lines = 1.0 - np.minimum(darkest.astype(np.float32) / _paper_level(darkest, size), 1.0)
+    level, on_lines = dark_grid(ink)
+    if on_lines is not None:  # on a dark grid's lines, only what is darker than the lines is trace
+        ink[on_lines & (ink <= level)] = 0.0
     return Views(ink=ink, lines=lines)
+
+
+def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """How dark a dark grid's lines are and where they lie (each widened by a pixel on either side),
+    or (1, None) where the grid's lines do not pass for ink."""
+    mask = (ink > INK_THRESHOLD).astype(np.uint8)
+    vertical, horizontal = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
+    counts = []
+    # Each pixel with its neighbours across the line: a line drawn between two columns of pixels
+    # covers each of them about half the time.
+    widened = (cv2.dilate(mask, np.ones((1, 3), np.uint8)), cv2.dilate(mask, np.ones((3, 1), np.uint8)).T)
+    for axis_mask, axis_found in zip(widened, (vertical, horizontal.T), strict=True):
+        band = axis_mask.shape[0] // DARK_GRID_BANDS
+        for k in range(DARK_GRID_BANDS):
+            rows = slice(k * band, (k + 1) * band)
+            on = axis_mask[rows].mean(axis=0) > DARK_GRID_COVER
+            counts.append(np.count_nonzero(on[1:] & ~on[:-1]) + int(on[0]))
+            axis_found[rows, on | np.roll(on, 1) | np.roll(on, -1)] = True
+    if np.median(counts[:DARK_GRID_BANDS]) < DARK_GRID_LINES:
+        return 1.0, None
+    on_lines = vertical | horizontal
+    # The lines' own darkness, measured on the vertical ones (a flat stretch of trace passes for a
+    # horizontal line): the trace where it crosses them is a few per cent of those pixels, and
+    # darker; the margin is JPEG's noise. Lines as dark as the trace elsewhere are the trace (tall
+    # QRS complexes in the same columns on every row of a fast rhythm).
+    level = float(np.percentile(ink[vertical & (ink > INK_THRESHOLD)], 90)) + DARK_GRID_MARGIN
+    if level + DARK_GRID_MARGIN > np.percentile(ink[~on_lines & (ink > INK_THRESHOLD)], 95):
+        return 1.0, None
+    return level, on_lines
 
 
 @dataclass
@@ -75,7 +115,15 @@ def _comb_period(profile: np.ndarray, periods: tuple[float, float] = PITCH_5MM_R
         near = np.abs(candidates - 2 * candidates[best]) < 0.05 * candidates[best]
         best = int(np.flatnonzero(near)[np.argmax(sums[near])])
     noise = np.median(spectrum[(freqs > 1 / PITCH_5MM_RANGE[1]) & (freqs < 0.5)]) * valid[best].sum()
-    return 1.0 / candidates[best], float(sums[best] / max(noise, 1e-9))
+    strength = float(sums[best] / max(noise, 1e-9))
+    fundamental, second = np.interp([candidates[best], 2 * candidates[best]], freqs, spectrum)
+    half = 0.5 / candidates[best]
+    if periods == PITCH_5MM_RANGE and fundamental < UNIFORM_LINES * second and half < periods[0]:
+        # Alike lines every half period, closer than any 5 mm pitch we read: the 1 mm lines of a grid
+        # whose major lines look like its minor ones in this view (dark blue: both black in the
+        # darkest channel).
+        return 5 * half, strength
+    return 1.0 / candidates[best], strength
 
 
 def _major_lines(profile: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
@@ -166,9 +214,12 @@ def _drifting_major_lines(detrended: np.ndarray, period: float) -> tuple[np.ndar
     43 at its right end), and a cubic fitted to slipped numbers bends to fit them."""
     n = len(detrended)
     width = n // PITCH_STRIPS
+    # On a grid whose lines all look alike, every fourth or sixth 1 mm line makes a comb as good as
+    # every fifth: the strips look no further than that.
+    low, high = (0.85, 1.18) if _lines_alike(detrended, period) else (0.8, 1.25)
     xs, periods = [], []
     for k in range(PITCH_STRIPS):
-        local, _ = _comb_period(detrended[k * width : (k + 1) * width], (0.8 * period, 1.25 * period))
+        local, _ = _comb_period(detrended[k * width : (k + 1) * width], (low * period, high * period))
         xs.append((k + 0.5) * width)
         periods.append(local)
     x, p = np.array(xs), np.array(periods)
@@ -188,6 +239,15 @@ def _drifting_major_lines(detrended: np.ndarray, period: float) -> tuple[np.ndar
     comb = [detrended[a].sum() for a in at]
     expected = np.interp(5.0 * numbers + phases[int(np.argmax(comb))], mm, positions)
     return _line_centres(detrended, numbers, expected, period)
+
+
+def _lines_alike(detrended: np.ndarray, period: float) -> bool:
+    """Whether the major lines hardly stand out from the minor ones: the profile's 5 mm frequency
+    weak against its 1 mm one."""
+    n = len(detrended)
+    spectrum = np.abs(np.fft.rfft(detrended * np.hanning(n), 16 * n))
+    fundamental, fifth = np.interp([1 / period, 5 / period], np.fft.rfftfreq(16 * n), spectrum)
+    return bool(fundamental < UNIFORM_LINES * fifth)
 
 
 def _on_cubic(numbers: np.ndarray, centres: np.ndarray) -> np.ndarray | None:

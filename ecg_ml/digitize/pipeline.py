@@ -13,6 +13,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.digitize import feedback, page
 from ecg_ml.digitize.grid import (
+    INK_THRESHOLD,
     Grid,
     Views,
     find_grid,
@@ -43,7 +44,6 @@ TRACE_MM = 250.0
 # bench/ecg_photo_render.py prints this way; other conventions fall back to the trace's first ink,
 # or to the falling edge where the trace runs on from it (time_zero).
 PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (10 s at 25 mm/s)
-INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
 # Where a row's trace runs on from the pulse (ecg-image-kit's pages), its first sample lies this far
 # before the falling edge: the pulse is drawn from 500 Hz samples with two trailing zeros.
 RUN_ON_LEAD_S = 0.003
@@ -294,6 +294,8 @@ def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedEC
             raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
     gain, speed = pulse_gain_and_speed(pulses, grid)
+    if gain is None:
+        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the calibration pulses' height fits no gain")
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
         speed = 25.0  # a narrow pulse, but rows 250 mm long: 10 s at 25 mm/s, not 20 s at 12.5
     mm_of_x, row_mm_of_x = time_scales(views, mask, grid, pulses)
@@ -882,6 +884,7 @@ def time_zero(
     if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
         for axis in axes:
             axis.shift = float(np.median(ticks))
+
     if sum(trace_runs_on(runs, p, spacing, grid.px_per_mm_x, width) for p in pulses) <= len(pulses) / 2:
         return pulses
     for axis in axes:

@@ -9,6 +9,7 @@ from ecg_ml.digitize.grid import Grid
 
 SPEEDS = (12.5, 25.0, 50.0)  # mm/s
 GAINS = (2.5, 5.0, 10.0, 20.0)  # mm/mV
+GAIN_TOLERANCE = 1.2  # most a pulse's height is off its gain's (real printouts: 0.92 to 1.06)
 PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
 PULSE_LEAN = 0.08  # mm sideways per mm down by which pulses of one column may drift on a photo
 PULSE_HEIGHT_SPREAD = 0.4  # pulses of one page differ in height by less (perspective: 27 % on ecg00029)
@@ -188,11 +189,14 @@ def _measure_pulse(
     return Pulse(rise, fall, (base_left + base_right) / 2, top_y, float(x))
 
 
-def pulse_gain_and_speed(pulses: list[Pulse], grid: Grid) -> tuple[float, float]:
+def pulse_gain_and_speed(pulses: list[Pulse], grid: Grid) -> tuple[float | None, float]:
+    """The gain the pulses' height prints (None where it is no gain's: not a calibration pulse, or
+    a grid misread) and the paper speed their width prints (25 mm/s where it is no speed's)."""
     height_mm = float(np.median([p.y_base - p.y_top for p in pulses])) / grid.px_per_mm_y
     width_mm = float(np.median([p.x_fall - p.x_rise for p in pulses])) / grid.px_per_mm_x
     gain = min(GAINS, key=lambda g: abs(np.log(height_mm / g)))
-    return gain, pulse_speed(width_mm) or 25.0
+    fits = abs(np.log(height_mm / gain)) <= np.log(GAIN_TOLERANCE)
+    return (gain if fits else None), pulse_speed(width_mm) or 25.0
 
 
 def pulse_speed(width_mm: float) -> float | None:

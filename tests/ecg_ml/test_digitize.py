@@ -15,6 +15,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
+from ecg_ml.digitize.grid import _comb_period
 from ecg_ml.digitize.trace import _drop_detours, pulse_speed
 from ecg_ml.errors import UnreadablePhoto
 from ecg_ml.measure import measure
@@ -491,3 +492,20 @@ def test_a_page_whose_trace_runs_on_from_the_pulse_is_timed_from_the_falling_edg
     result = digitize_image(data)
     assert "trace_start_not_at_convention" not in result.quality["problems"]
     assert challenge_snr(result.signal, page_truth) >= 13.0
+
+
+@pytest.mark.parametrize("grid", ["brown", "darkgreen"])
+def test_a_grid_as_dark_as_the_trace_is_not_taken_for_it(grid: str) -> None:
+    # These papers' 5 mm lines pass the ink threshold in every channel: read as trace before, the
+    # pages were refused or returned as signals below 0 dB.
+    data, page_truth = kit_style_page(grid)
+    assert challenge_snr(digitize_image(data).signal, page_truth) >= 12.0
+
+
+def test_a_grid_whose_major_lines_look_like_its_minor_ones_is_measured_by_its_1_mm_lines() -> None:
+    # Lines 1 mm apart, all alike (a dark blue grid in the darkest channel): the comb's best period
+    # is 2 mm, whose own frequency holds nothing; the 5 mm pitch is five of the lines' spacing.
+    px_per_mm = 7.874
+    profile = (np.cos(2 * np.pi * np.arange(2000) / px_per_mm) > 0.9).astype(np.float64)
+    period, _ = _comb_period(profile)
+    assert period == pytest.approx(5 * px_per_mm, rel=0.01)
