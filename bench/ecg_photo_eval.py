@@ -88,6 +88,20 @@ def record_rate(signal: np.ndarray) -> float | None:
     return measure(ECGRecord(signal=signal, fs=500.0)).heart_rate_bpm
 
 
+def limb_residual_mv(signal: np.ndarray) -> float | None:
+    """RMS (mV) of aVR + aVL + aVF over the samples where all three are read: zero on every cart
+    (they are derived from I and II, Goldberger), so what is left is reading error, measurable on
+    a photo without its true signal. None where the three are not read together."""
+    together = np.isfinite(signal[:, [3, 4, 5]]).all(axis=1)
+    if together.sum() < 100:
+        return None
+    return float(np.sqrt(np.mean(signal[together][:, [3, 4, 5]].sum(axis=1) ** 2)))
+
+
+def median_of(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 3) if values else None
+
+
 def within_2bpm(read: float | None, truth: float | None) -> bool:
     return read is not None and truth is not None and abs(read - truth) <= 2.0
 
@@ -107,6 +121,7 @@ def evaluate_level(
     hr_app_ok: list[bool] = []
     hr_app_whole_page_ok: list[bool] = []  # pages that print all 10 s in some lead (not 50 mm/s)
     strips_named_ok: list[bool] = []  # the rhythm strips named as the page prints them
+    limb_residuals: list[float | None] = []
     for i in range(count):
         render = render_kit_example if style == "kit" else render_example
         rendered = render(x[i], level, i, seed)
@@ -129,6 +144,7 @@ def evaluate_level(
         printed_strips = list(STRIPS.get(rendered.settings.layout, ()))
         strips_named_ok.append(result.quality["rhythm_strips"] == printed_strips)
         read_snrs.append(float(np.nanmean(snr)))
+        limb_residuals.append(limb_residual_mv(result.signal))
         rs.append(pearson(result.signal, rendered.truth))
         true_hr, read_hr = heart_rate(x[i]), heart_rate(result.signal)
         if true_hr is not None:
@@ -174,6 +190,7 @@ def evaluate_level(
         "hr_app_within_2bpm_of_12_lead_record": round(float(np.mean(hr_app_ok)), 3) if hr_app_ok else None,
         "hr_app_within_2bpm_pages_printing_10s": share_of(hr_app_whole_page_ok),
         "strips_named_as_printed": share_of(strips_named_ok),
+        "limb_residual_mv_median": median_of([r for r in limb_residuals if r is not None]),
         "wall_seconds_per_image_mean": round(float(np.mean(times)), 3),
         "cpu_seconds_per_image_mean": round(float(np.mean(cpu_times)), 3),
     }

@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from ecg_photo_eval import heart_rate
+from ecg_photo_eval import heart_rate, limb_residual_mv
 
 from ecg_ml.digitize import digitize_image
 from ecg_ml.digitize.pipeline import TURNS, turned
@@ -81,6 +81,7 @@ def main() -> None:
     out = REPO_ROOT / "var" / "photo_real"
     out.mkdir(parents=True, exist_ok=True)
     read, reasons = 0, {}
+    residuals: list[float] = []
     for path in sorted(p for p in IMAGES.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         started = time.perf_counter()
         try:
@@ -91,6 +92,9 @@ def main() -> None:
             continue
         read += 1
         hr = heart_rate(result.signal)
+        residual = limb_residual_mv(result.signal)
+        if residual is not None:
+            residuals.append(residual)
         leads = int(np.isfinite(result.signal).any(axis=0).sum())
         assert result.overlay is not None
         cv2.imwrite(str(out / f"{path.stem}.png"), result.overlay)
@@ -98,10 +102,13 @@ def main() -> None:
             f"{path.name:14s} read     {result.layout} {result.paper_speed:g} mm/s {result.gain:g} mm/mV, "
             f"strips {','.join(result.quality['rhythm_strips']) or '-'}, "
             f"{leads} leads, quality {result.quality['score']}, HR II "
-            f"{'-' if hr is None else f'{hr:.0f}'} bpm, {time.perf_counter() - started:.2f} s",
+            f"{'-' if hr is None else f'{hr:.0f}'} bpm, aVR+aVL+aVF "
+            f"{'-' if residual is None else f'{residual:.3f}'} mV, {time.perf_counter() - started:.2f} s",
             flush=True,
         )
     print(f"read {read}, refused {sum(reasons.values())} {reasons}; overlays in {out}")
+    each = [round(r, 3) for r in residuals]
+    print(f"aVR+aVL+aVF (mV RMS, 0 if read perfectly): median {np.median(residuals):.3f}, each {each}")
 
 
 if __name__ == "__main__":
