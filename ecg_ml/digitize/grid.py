@@ -68,7 +68,7 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
     for axis_mask, axis_found in zip(widened, (vertical, horizontal.T), strict=True):
         band = axis_mask.shape[0] // DARK_GRID_BANDS
         for k in range(DARK_GRID_BANDS):
-            rows = slice(k * band, (k + 1) * band)
+            rows = slice(k * band, (k + 1) * band if k < DARK_GRID_BANDS - 1 else None)
             on = axis_mask[rows].mean(axis=0) > DARK_GRID_COVER
             counts.append(np.count_nonzero(on[1:] & ~on[:-1]) + int(on[0]))
             axis_found[rows, on | np.roll(on, 1) | np.roll(on, -1)] = True
@@ -80,7 +80,8 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
     # darker; the margin is JPEG's noise. Lines as dark as the trace elsewhere are the trace (tall
     # QRS complexes in the same columns on every row of a fast rhythm).
     level = float(np.percentile(ink[vertical & (ink > INK_THRESHOLD)], 90)) + DARK_GRID_MARGIN
-    if level + DARK_GRID_MARGIN > np.percentile(ink[~on_lines & (ink > INK_THRESHOLD)], 95):
+    elsewhere = ink[~on_lines & (ink > INK_THRESHOLD)]  # none on a blank sheet of dark grid
+    if elsewhere.size and level + DARK_GRID_MARGIN > np.percentile(elsewhere, 95):
         return 1.0, None
     return level, on_lines
 

@@ -884,7 +884,6 @@ def time_zero(
     if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
         for axis in axes:
             axis.shift = float(np.median(ticks))
-
     if sum(trace_runs_on(runs, p, spacing, grid.px_per_mm_x, width) for p in pulses) <= len(pulses) / 2:
         return pulses
     for axis in axes:

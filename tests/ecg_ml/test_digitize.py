@@ -122,6 +122,20 @@ def test_blank_paper_is_not_an_ecg() -> None:
     assert refused.value.code == feedback.NOT_AN_ECG
 
 
+def test_a_blank_sheet_of_dark_grid_paper_is_not_an_ecg() -> None:
+    # Its lines pass for ink and are taken out of the ink view; nothing else is left (the search
+    # for the lines' darkness once found no other ink to compare with and crashed).
+    page = np.full((1700, 2200, 3), 255, np.uint8)
+    for step, colour in ((200 / 25.4, (100, 107, 150)), (1000 / 25.4, (47, 50, 109))):  # BGR brown
+        for at in np.arange(0, 2200, step):
+            cv2.line(page, (round(at), 0), (round(at), 1699), colour, 1)
+        for at in np.arange(0, 1700, step):
+            cv2.line(page, (0, round(at)), (2199, round(at)), colour, 1)
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    assert refused.value.code == feedback.NOT_AN_ECG
+
+
 @pytest.mark.parametrize("data", [b"", b"not an image at all", (REPO_ROOT / "pyproject.toml").read_bytes()])
 def test_bytes_that_are_no_image(data: bytes) -> None:
     with pytest.raises(UnreadablePhoto) as refused:
