@@ -107,8 +107,9 @@ def main() -> None:
             flush=True,
         )
     print(f"read {read}, refused {sum(reasons.values())} {reasons}; overlays in {out}")
-    each = [round(r, 3) for r in residuals]
-    print(f"aVR+aVL+aVF (mV RMS, 0 if read perfectly): median {np.median(residuals):.3f}, each {each}")
+    if residuals:
+        each = [round(r, 3) for r in residuals]
+        print(f"aVR+aVL+aVF (mV RMS, 0 if read perfectly): median {np.median(residuals):.3f}, each {each}")
 
 
 if __name__ == "__main__":
