@@ -53,7 +53,8 @@ MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good ph
 # px/mm, 6-6.5 dB at 2.1, 6.3-8.6 dB at 2.4, 9-12 dB at 2.7-3.4.
 MIN_PHOTO_PX_PER_MM = 2.2
 GRID_LINE_LEVEL = 0.08  # relative darkness from which a pixel counts as on a grid line
-MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 to 30 %)
+MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 to 30 %) ...
+CLEAR_GRID_STRENGTH = 20.0  # ... unless the lines' comb is this clear (faint pink paper: 30)
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
 GLARE_SHARE = 0.03
 MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
@@ -273,7 +274,7 @@ def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedEC
     grid = find_grid(views, mask)
     if page.fills_frame(corners, image.shape):
         flat, views, mask, grid = untilted_page(image, corners, flat, views, mask, grid)
-    check_grid(grid, corners)
+    check_grid(grid, corners, views, mask)
     glare = glare_share(views, mask, grid)
     clock.lap("grid")
     maps = straighten_maps(views, mask, grid)
@@ -670,28 +671,34 @@ def _centre(a: np.ndarray) -> np.ndarray:
     return a[h // 5 : h - h // 5, w // 5 : w - w // 5]
 
 
-def check_grid(grid: Grid, corners: np.ndarray) -> None:
-    """No grid found (no_grid), or paper too small in the photo to read (too_small)."""
+def check_grid(grid: Grid, corners: np.ndarray, views: Views, mask: np.ndarray) -> None:
+    """No grid found (no_grid), or paper too small in the photo to read (too_small). Few pixels on
+    grid lines and no clear comb: no grid; few, but a clear comb: a grid of faint lines (pink paper
+    whose 1 mm lines are nearly white, 3-5 % of the page on a photo)."""
     if grid.strength < MIN_GRID_STRENGTH:
+        raise UnreadablePhoto(feedback.NO_GRID)
+    if grid_line_share(views, mask) < MIN_GRID_LINE_SHARE and grid.strength < CLEAR_GRID_STRENGTH:
         raise UnreadablePhoto(feedback.NO_GRID)
     if page.photo_px_per_mm(corners, grid.px_per_mm_x) < MIN_PHOTO_PX_PER_MM:
         raise UnreadablePhoto(feedback.TOO_SMALL)
 
 
+def grid_line_share(views: Views, mask: np.ndarray) -> float:
+    """Share of the page's centre on grid lines (not ink)."""
+    return float((_centre(views.lines > GRID_LINE_LEVEL) & ~_centre(mask)).mean())
+
+
 def check_page(views: Views, mask: np.ndarray) -> None:
     """Refuse what cannot be an ECG printout before looking for one: blur, a page with nothing
-    drawn on it, a page without grid lines. Measured on the page's central part (the paper's
-    edges and what lies around them say nothing)."""
+    drawn on it, a scene. Measured on the page's central part (the paper's edges and what lies
+    around them say nothing); grid lines are checked with the grid (check_grid)."""
     ink_share = float(_centre(mask).mean())
-    line_share = float((_centre(views.lines > GRID_LINE_LEVEL) & ~_centre(mask)).mean())
-    if sharpness(views) < MIN_SHARPNESS and (ink_share > 0.001 or line_share > 0.02):
+    if sharpness(views) < MIN_SHARPNESS and (ink_share > 0.001 or grid_line_share(views, mask) > 0.02):
         raise UnreadablePhoto(feedback.TOO_BLURRY)
     if ink_share < 0.002:
         raise UnreadablePhoto(feedback.NOT_AN_ECG)  # blank paper, or no dark lines at all
     if ink_share > 0.25:
         raise UnreadablePhoto(feedback.NOT_AN_ECG)  # large dark areas: a scene, not a printout
-    if line_share < MIN_GRID_LINE_SHARE:
-        raise UnreadablePhoto(feedback.NO_GRID)
 
 
 def glare_share(views: Views, mask: np.ndarray, grid: Grid) -> float:

@@ -523,3 +523,15 @@ def test_a_grid_whose_major_lines_look_like_its_minor_ones_is_measured_by_its_1_
     profile = (np.cos(2 * np.pi * np.arange(2000) / px_per_mm) > 0.9).astype(np.float64)
     period, _ = _comb_period(profile)
     assert period == pytest.approx(5 * px_per_mm, rel=0.01)
+
+
+def test_a_photo_of_paper_whose_1_mm_lines_are_nearly_white_is_read() -> None:
+    # Pink paper: on a photo under 5 % of the page shows on grid lines, which alone was no_grid;
+    # the 5 mm lines' comb is clear (strength 43), so it is a grid.
+    page_png, page_truth = kit_style_page("pink")  # puts bench/ on the path
+    from ecg_photo_render import photograph  # noqa: PLC0415
+
+    page = cv2.imdecode(np.frombuffer(page_png, np.uint8), cv2.IMREAD_COLOR)
+    photo = photograph(page, "easy", np.random.default_rng(1))
+    result = digitize_image(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    assert challenge_snr(result.signal, page_truth) >= 12.0
