@@ -8,7 +8,7 @@ import numpy as np
 
 PITCH_5MM_RANGE = (15.0, 160.0)  # px per 5 mm we accept (3 to 32 px/mm)
 HARMONICS = 10  # the 1 mm lines are the 5th harmonic of the 5 mm period
-UNIFORM_LINES = 0.25  # a period's fundamental this weak against its second harmonic: lines every half period
+UNIFORM_LINES = 0.25  # a period's fundamental this weak against a harmonic: alike lines repeat within it
 SQUARE = 1.4  # most the two axes' pitches differ on a flattened page (the outline's aspect is approximate)
 INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is trace ink
 # A dark grid (dark brown, green, blue or grey major lines) passes for ink: found as columns that
@@ -61,18 +61,19 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
     or (1, None) where the grid's lines do not pass for ink."""
     mask = (ink > INK_THRESHOLD).astype(np.uint8)
     vertical, horizontal = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
-    counts = []
+    vertical_lines = []  # per band
     # Each pixel with its neighbours across the line: a line drawn between two columns of pixels
     # covers each of them about half the time.
     widened = (cv2.dilate(mask, np.ones((1, 3), np.uint8)), cv2.dilate(mask, np.ones((3, 1), np.uint8)).T)
-    for axis_mask, axis_found in zip(widened, (vertical, horizontal.T), strict=True):
+    for axis, (axis_mask, axis_found) in enumerate(zip(widened, (vertical, horizontal.T), strict=True)):
         band = axis_mask.shape[0] // DARK_GRID_BANDS
         for k in range(DARK_GRID_BANDS):
             rows = slice(k * band, (k + 1) * band if k < DARK_GRID_BANDS - 1 else None)
             on = axis_mask[rows].mean(axis=0) > DARK_GRID_COVER
-            counts.append(np.count_nonzero(on[1:] & ~on[:-1]) + int(on[0]))
+            if axis == 0:
+                vertical_lines.append(np.count_nonzero(on[1:] & ~on[:-1]) + int(on[0]))
             axis_found[rows, on | np.roll(on, 1) | np.roll(on, -1)] = True
-    if np.median(counts[:DARK_GRID_BANDS]) < DARK_GRID_LINES:
+    if np.median(vertical_lines) < DARK_GRID_LINES:
         return 1.0, None
     on_lines = vertical | horizontal
     # The lines' own darkness, measured on the vertical ones (a flat stretch of trace passes for a
@@ -98,10 +99,8 @@ def _comb_period(profile: np.ndarray, periods: tuple[float, float] = PITCH_5MM_R
     and its strength: the share of the spectrum's energy the harmonics carry over a random comb's."""
     n = len(profile)
     detrended = profile - cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, n // 20), 1)).ravel()
-    padded = 16 * n
-    spectrum = np.abs(np.fft.rfft(detrended * np.hanning(n), padded))
-    freqs = np.fft.rfftfreq(padded)
-    candidates = np.arange(1 / periods[1], 1 / periods[0], 1 / padded)
+    freqs, spectrum = _spectrum(detrended)
+    candidates = np.arange(1 / periods[1], 1 / periods[0], 1 / (16 * n))
     harmonic = np.arange(1, HARMONICS + 1)
     at = candidates[:, None] * harmonic[None, :]
     valid = at < 0.5
@@ -245,10 +244,15 @@ def _drifting_major_lines(detrended: np.ndarray, period: float) -> tuple[np.ndar
 def _lines_alike(detrended: np.ndarray, period: float) -> bool:
     """Whether the major lines hardly stand out from the minor ones: the profile's 5 mm frequency
     weak against its 1 mm one."""
-    n = len(detrended)
-    spectrum = np.abs(np.fft.rfft(detrended * np.hanning(n), 16 * n))
-    fundamental, fifth = np.interp([1 / period, 5 / period], np.fft.rfftfreq(16 * n), spectrum)
+    fundamental, fifth = np.interp([1 / period, 5 / period], *_spectrum(detrended))
     return bool(fundamental < UNIFORM_LINES * fifth)
+
+
+def _spectrum(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (cycles per px) and amplitude spectrum of a profile, Hann-windowed and padded 16x
+    (a fine frequency grid for the comb's candidates)."""
+    n = len(profile)
+    return np.fft.rfftfreq(16 * n), np.abs(np.fft.rfft(profile * np.hanning(n), 16 * n))
 
 
 def _on_cubic(numbers: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
