@@ -302,17 +302,28 @@ def follow_row(
     _drop_detours(tops, bottoms, baseline, other_baselines, 0.25 * reach, longest)
     _clip_shared_strokes(tops, bottoms, baseline, other_baselines)
     centre = (tops + bottoms) / 2
-    own = np.abs(np.clip(baseline, tops, bottoms) - baseline)
-    nearest_other = np.full(len(xs), np.inf)
-    for other in other_baselines:
-        nearest_other = np.minimum(nearest_other, np.abs(np.clip(other, tops, bottoms) - other))
-    owned = np.isfinite(centre) & (own <= nearest_other)
+    owned = np.isfinite(centre) & _nearest_own(tops, bottoms, baseline, other_baselines, reach)
     for i in range(1, len(xs)):
         followed[i] = owned[i] or (continuous[i] and followed[i - 1] and np.isfinite(centre[i]))
     followed[0] = owned[0]
     y, steep = _trace_centres(ink, xs, tops, bottoms, width)
     point_x, point_y, point_column = _centre_line(ink, xs, y, tops, bottoms, steep, width, ink_level)
     return RowTrace(xs.astype(np.float64), followed, point_x, point_y, point_column)
+
+
+def _nearest_own(
+    tops: np.ndarray, bottoms: np.ndarray, baseline: float, other_baselines: list[float], reach: float
+) -> np.ndarray:
+    """Whether each column's run comes nearer its own row's baseline than any other's. Beyond an
+    outer row, a row's reach away stands for the row that is not there: ink nearer that is no
+    row's (the page's edge, a shadow, printed text under the rhythm strip)."""
+    outer = [baseline - reach] * all(o > baseline for o in other_baselines)
+    outer += [baseline + reach] * all(o < baseline for o in other_baselines)
+    own = np.abs(np.clip(baseline, tops, bottoms) - baseline)
+    nearest_other = np.full(len(tops), np.inf)
+    for other in [*other_baselines, *outer]:
+        nearest_other = np.minimum(nearest_other, np.abs(np.clip(other, tops, bottoms) - other))
+    return own <= nearest_other
 
 
 def _drop_detours(
