@@ -411,8 +411,8 @@ def calibration_pulses(
     the rows are found from the traces themselves (pulses_on_trace_rows). No pulse and no such
     rows: an empty list."""
     looks = (
-        lambda: find_pulses(mask, ink, runs, grid, width),
-        lambda: find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM),
+        lambda: find_pulses(mask, ink, runs, grid, width, fall_runs_on=True),
+        lambda: find_pulses(mask, ink, runs, grid, width, bridge_mm=PULSE_BRIDGE_MM, fall_runs_on=True),
         lambda: widened_pulses(mask, ink, grid, width),
         *(lambda level=level: faint_pulses(ink, grid, level) for level in PULSE_FAINT_INK),
     )

@@ -55,11 +55,20 @@ def line_width(runs: Runs) -> float:
 
 
 def find_pulses(
-    mask: np.ndarray, ink: np.ndarray, runs: Runs, grid: Grid, width: float, bridge_mm: float = 0.0
+    mask: np.ndarray,
+    ink: np.ndarray,
+    runs: Runs,
+    grid: Grid,
+    width: float,
+    bridge_mm: float = 0.0,
+    fall_runs_on: bool = False,
 ) -> list[Pulse]:
     """Calibration pulses in the left fifth of the page: two vertical strokes of equal height, 0.2 s
     apart at 12.5/25/50 mm/s, joined by a top stroke. With `bridge_mm`, gaps that short in a
-    stroke are bridged (a thin pulse on a phone photo falls apart under the ink threshold)."""
+    stroke are bridged (a thin pulse on a phone photo falls apart under the ink threshold). With
+    `fall_runs_on`, the falling stroke may run on down into the trace by up to the pulse's height
+    (a trace starting at the edge below its baseline: ecg-image-kit's pages); in fainter ink that
+    pairs grid lines and QRS strokes into pulses (a real photo's page turned upside down)."""
     w = mask.shape[1]
     min_height = 3.5 * grid.px_per_mm_y
     max_height = 1.25 * max(GAINS) * grid.px_per_mm_y  # grid lines in faint ink pair up too, page-high
@@ -81,7 +90,9 @@ def find_pulses(
             height = bottom1 - top1
             if pulse_speed(gap_mm) is None:
                 continue
-            if abs(top1 - top2) > 0.6 * grid.px_per_mm_y or abs(bottom1 - bottom2) > 0.6 * grid.px_per_mm_y:
+            tolerance = 0.6 * grid.px_per_mm_y
+            longest = max(tolerance, height) if fall_runs_on else tolerance
+            if abs(top1 - top2) > tolerance or not -tolerance <= bottom2 - bottom1 <= longest:
                 continue
             top_row = round(top1 + width / 2)
             between = mask[max(0, top_row - round(width)) : top_row + round(width) + 1, round(x1) : round(x2)]

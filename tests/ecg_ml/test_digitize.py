@@ -567,3 +567,21 @@ def test_ink_the_path_jumps_to_below_the_last_row_is_not_read_as_its_trace() -> 
     lead_ii[:, 1] = page_truth[:, 1]
     assert challenge_snr(signal, lead_ii) >= 3.0
     assert np.abs(signal[3000:4000, 1]).max() < 0.5  # the truth there: at most 0.38 mV
+
+
+def test_pulses_whose_falling_stroke_runs_on_down_into_the_trace_are_found() -> None:
+    # Each row's first lead starts with a 0.6 mV downstroke (a QRS at time 0): the falling stroke
+    # runs on 6 mm below the rising one's foot. Taken as no pulse, the rows were read without
+    # their pulses (and a hard photo of such a page upside down, below 0 dB).
+    kit_style_page("pink")  # puts bench/ on the path
+    from ecg_kit_style import render_kit_page  # noqa: PLC0415
+    from ecg_photo_render import PrintSettings, _wfdb_signal, photograph, truth_of  # noqa: PLC0415
+
+    signal = _wfdb_signal(1).copy()
+    # I, II, III: the first lead of each row and the strip.
+    signal[:20, :3] = np.interp(np.arange(20), [0, 4, 20], [0, -0.6, 0])[:, None]
+    photo = photograph(render_kit_page(signal, "pink", grey=0.1), "easy", np.random.default_rng(1))
+    result = digitize_image(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    assert "calibration_pulse_missing" not in result.quality["problems"]
+    assert result.quality["pulse_height_mm"] == pytest.approx(10.0, abs=0.3)
+    assert challenge_snr(result.signal, truth_of(signal, PrintSettings(layout="3x4+1"))) >= 13.0
