@@ -98,8 +98,7 @@ def _comb_period(profile: np.ndarray, periods: tuple[float, float] = PITCH_5MM_R
     """The 5 mm period of a grid profile (px, within `periods`) by the harmonic sum of its spectrum,
     and its strength: the share of the spectrum's energy the harmonics carry over a random comb's."""
     n = len(profile)
-    detrended = profile - cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, n // 20), 1)).ravel()
-    freqs, spectrum = _spectrum(detrended)
+    freqs, spectrum = _spectrum(_without_trend(profile))
     candidates = np.arange(1 / periods[1], 1 / periods[0], 1 / (16 * n))
     harmonic = np.arange(1, HARMONICS + 1)
     at = candidates[:, None] * harmonic[None, :]
@@ -136,7 +135,7 @@ def _major_lines(profile: np.ndarray, period: float) -> tuple[np.ndarray, np.nda
     comb = [np.interp(np.arange(phase, n - 1, period), positions, detrended).sum() for phase in phases]
     phase = phases[int(np.argmax(comb))]
     expected = np.arange(phase, n - 1, period)
-    return _line_centres(detrended, np.arange(len(expected)), expected, period)
+    return _line_centres(detrended, np.arange(len(expected)), expected, period / 5)
 
 
 def _detrended(profile: np.ndarray, period: float) -> np.ndarray:
@@ -145,12 +144,12 @@ def _detrended(profile: np.ndarray, period: float) -> np.ndarray:
 
 
 def _line_centres(
-    detrended: np.ndarray, numbers: np.ndarray, expected: np.ndarray, period: float
+    detrended: np.ndarray, numbers: np.ndarray, expected: np.ndarray, px_per_mm: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each numbered line's ink-weighted centre within half a 1 mm pitch of where it is expected."""
     n = len(detrended)
     positions = np.arange(n, dtype=np.float64)
-    half = max(1, int(period / 5 / 2))
+    half = max(1, int(px_per_mm / 2))
     centres, kept, strengths = [], [], []
     for number, at in zip(numbers, expected, strict=True):
         a, b = round(at) - half, round(at) + half + 1
@@ -179,47 +178,76 @@ def _refined_period(profile: np.ndarray, period: float) -> float:
 def x_to_mm(
     views: Views, trace_mask: np.ndarray, grid: "Grid", band: tuple[int, int] | None = None
 ) -> np.ndarray | None:
-    """Cubic coefficients mapping a column (px) to mm along the paper, fitted to the vertical major
+    """Cubic coefficients mapping a column (px) to mm along the paper, fitted to the vertical grid
     lines (in the pixel rows of `band`, the page's middle 80 % without): a residual perspective
-    makes the pitch drift across the page, and time must not."""
+    makes the pitch drift across the page, and time must not. Fitted twice, to the major lines
+    and to every 1 mm line; where the two agree (within LINE_FITS_AGREE over the band), the major
+    lines' fit, or the 1 mm lines' on a grid whose major lines look like its minor ones (which line
+    of five is a major one cannot be seen there); where they do not, the fit nearer the page's
+    pitch: one of them slipped a line somewhere. Dark blue and dark green paper: a comb of every
+    fourth or sixth line fits the major lines' windows as well (rows read 4-9 % fast); a faint
+    1 mm grid on a hard photo: the 1 mm lines' fit slips (5 % slow)."""
     lines = np.where(trace_mask, 0.0, views.lines)
     h = lines.shape[0]
-    period = 5 * grid.px_per_mm_x
     top, bottom = band if band is not None else (h // 10, h - h // 10)
-    profile = lines[top:bottom].mean(axis=0)
-    detrended = _detrended(profile, period)
-    numbers, centres = _drifting_major_lines(detrended, period)
+    return profile_to_mm(lines[top:bottom].mean(axis=0), grid.px_per_mm_x)
+
+
+def profile_to_mm(profile: np.ndarray, px_per_mm: float) -> np.ndarray | None:
+    """x_to_mm's fit for a column profile of the line view, the grid's pitch `px_per_mm`."""
+    major, minor = _lines_fit(profile, px_per_mm, 5.0), _lines_fit(profile, px_per_mm, 1.0)
+    alike = _lines_alike(_detrended(profile, 5 * px_per_mm), 5 * px_per_mm)
+    preferred, other = (minor, major) if alike else (major, minor)
+    if preferred is None or other is None:
+        return preferred
+
+    def length_mm(fit: np.ndarray) -> float:
+        return float(np.polyval(fit, len(profile) - 1) - np.polyval(fit, 0))
+
+    if abs(length_mm(preferred) / length_mm(other) - 1) <= LINE_FITS_AGREE:
+        return preferred
+    pitch_mm = (len(profile) - 1) / px_per_mm
+    return min(preferred, other, key=lambda fit: abs(length_mm(fit) / pitch_mm - 1))
+
+
+LINE_FITS_AGREE = 0.015  # the major and the 1 mm lines' fits on real photos: within 0.5 %, ecg00034 1.8 %
+
+
+def _lines_fit(profile: np.ndarray, px_per_mm: float, step: float) -> np.ndarray | None:
+    """Cubic px -> mm coefficients fitted to a profile's lines `step` mm apart; None when fewer than
+    12 lines lie on a cubic."""
+    detrended = _detrended(profile, step * px_per_mm)
+    numbers, centres = _drifting_lines(detrended, px_per_mm, step)
     for _ in range(2):
-        keep = _on_cubic(numbers, centres)
+        keep = _on_cubic(step * numbers, centres)
         if keep is None:
             return None
         # Look for each line again where the fitted curve puts it: a window around the straight
         # comb cuts off lines that the page's bow has moved, and pulls their centres back.
-        where = np.polyfit(5.0 * numbers[keep], centres[keep], 3)
+        where = np.polyfit(step * numbers[keep], centres[keep], 3)
         every = np.arange(numbers.min(), numbers.max() + 1)
-        numbers, centres = _line_centres(detrended, every, np.polyval(where, 5.0 * every), period)
-    keep = _on_cubic(numbers, centres)
-    return None if keep is None else np.polyfit(centres[keep], 5.0 * numbers[keep], 3)
+        numbers, centres = _line_centres(detrended, every, np.polyval(where, step * every), px_per_mm)
+    keep = _on_cubic(step * numbers, centres)
+    return None if keep is None else np.polyfit(centres[keep], step * numbers[keep], 3)
 
 
 PITCH_STRIPS = 8  # strips across the page in which x_to_mm first measures the local pitch
 
 
-def _drifting_major_lines(detrended: np.ndarray, period: float) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (px) of the major lines and their numbers, expected where a pitch that drifts across
-    the page puts them: the 5 mm period measured in strips (near the page's), a parabola through
-    those that agree, integrated to mm along the profile, the comb's phase where it meets most
-    ink. A fixed comb lets lines slip from its windows toward the ends of a page whose pitch
-    drifts by a few percent (lens distortion, a curled page: ecg00032's 39 px in the middle and
-    43 at its right end), and a cubic fitted to slipped numbers bends to fit them."""
+def _drifting_lines(detrended: np.ndarray, px_per_mm: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (px) of the lines `step` mm apart (5: the major lines) and their numbers, expected
+    where a pitch that drifts across the page puts them: the period measured in strips (near the
+    page's), a parabola through those that agree, integrated to mm along the profile, the comb's
+    phase where it meets most ink. A fixed comb lets lines slip from its windows toward the ends
+    of a page whose pitch drifts by a few percent (lens distortion, a curled page: ecg00032's
+    39 px in the middle and 43 at its right end), and a cubic fitted to slipped numbers bends to
+    fit them."""
     n = len(detrended)
     width = n // PITCH_STRIPS
-    # On a grid whose lines all look alike, every fourth or sixth 1 mm line makes a comb as good as
-    # every fifth: the strips look no further than that.
-    low, high = (0.85, 1.18) if _lines_alike(detrended, period) else (0.8, 1.25)
+    period = step * px_per_mm
     xs, periods = [], []
     for k in range(PITCH_STRIPS):
-        local, _ = _comb_period(detrended[k * width : (k + 1) * width], (low * period, high * period))
+        local, _ = _comb_period(detrended[k * width : (k + 1) * width], (0.8 * period, 1.25 * period))
         xs.append((k + 0.5) * width)
         periods.append(local)
     x, p = np.array(xs), np.array(periods)
@@ -232,13 +260,13 @@ def _drifting_major_lines(detrended: np.ndarray, period: float) -> tuple[np.ndar
             break
     positions = np.arange(n, dtype=np.float64)
     pitch = np.clip(np.polyval(coef, positions), 0.8 * period, 1.25 * period)
-    mm = np.concatenate([[0.0], np.cumsum(5.0 / pitch[:-1])])
-    numbers = np.arange(int(mm[-1] // 5) + 1)
-    phases = np.arange(0.0, 5.0, 0.1)
-    at = [np.interp(5.0 * numbers + phase, mm, positions).round().astype(int) for phase in phases]
+    mm = np.concatenate([[0.0], np.cumsum(step / pitch[:-1])])
+    numbers = np.arange(int(mm[-1] // step) + 1)
+    phases = np.linspace(0.0, step, 50, endpoint=False)
+    at = [np.interp(step * numbers + phase, mm, positions).round().astype(int) for phase in phases]
     comb = [detrended[a].sum() for a in at]
-    expected = np.interp(5.0 * numbers + phases[int(np.argmax(comb))], mm, positions)
-    return _line_centres(detrended, numbers, expected, period)
+    expected = np.interp(step * numbers + phases[int(np.argmax(comb))], mm, positions)
+    return _line_centres(detrended, numbers, expected, px_per_mm)
 
 
 def _lines_alike(detrended: np.ndarray, period: float) -> bool:
@@ -248,6 +276,12 @@ def _lines_alike(detrended: np.ndarray, period: float) -> bool:
     return bool(fundamental < UNIFORM_LINES * fifth)
 
 
+def _without_trend(profile: np.ndarray) -> np.ndarray:
+    """A profile less its running mean over a twentieth of its length (shading, the page's edges)."""
+    blur = cv2.blur(profile.reshape(1, -1).astype(np.float32), (max(3, len(profile) // 20), 1))
+    return profile - blur.ravel()
+
+
 def _spectrum(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Frequencies (cycles per px) and amplitude spectrum of a profile, Hann-windowed and padded 16x
     (a fine frequency grid for the comb's candidates)."""
@@ -255,13 +289,13 @@ def _spectrum(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.fft.rfftfreq(16 * n), np.abs(np.fft.rfft(profile * np.hanning(n), 16 * n))
 
 
-def _on_cubic(numbers: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
-    """Which major lines a cubic px -> mm fit agrees with (within 0.3 mm: the others were caught
-    on a trace); None when fewer than 12 lines are left to trust."""
+def _on_cubic(mm: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
+    """Which lines (at `mm` along the paper) a cubic px -> mm fit agrees with (within 0.3 mm: the
+    others were caught on a trace); None when fewer than 12 lines are left to trust."""
     if len(centres) < 12:
         return None
-    coef = np.polyfit(centres, 5.0 * numbers, 3)
-    keep = np.abs(5.0 * numbers - np.polyval(coef, centres)) < 0.3
+    coef = np.polyfit(centres, mm, 3)
+    keep = np.abs(mm - np.polyval(coef, centres)) < 0.3
     return keep if keep.sum() >= 12 else None
 
 
@@ -269,10 +303,7 @@ def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
     """Grid pitch from the column and row profiles of the line view (trace pixels left out). The
     grid is square: where one axis's period comes out near twice (or half) the other's, the weaker
     axis's comb locked onto a multiple and looks again near the stronger's period."""
-    lines = np.where(trace_mask, 0.0, views.lines)
-    h, w = lines.shape
-    core = lines[h // 10 : h - h // 10, w // 10 : w - w // 10]  # the page's edges carry no grid
-    columns, rows = core.mean(axis=0), core.mean(axis=1)
+    columns, rows = _profiles(views, trace_mask)
     period_x, strength_x = _comb_period(columns)
     period_y, strength_y = _comb_period(rows)
     if not 1 / SQUARE < period_x / period_y < SQUARE:
@@ -282,6 +313,28 @@ def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
             period_y, strength_y = _comb_period(rows, (period_x / SQUARE, period_x * SQUARE))
     period_x, period_y = _refined_period(columns, period_x), _refined_period(rows, period_y)
     return Grid(period_x / 5.0, period_y / 5.0, min(strength_x, strength_y))
+
+
+def _profiles(views: Views, trace_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The line view's column and row profiles, trace pixels and the page's edges left out."""
+    lines = np.where(trace_mask, 0.0, views.lines)
+    h, w = lines.shape
+    core = lines[h // 10 : h - h // 10, w // 10 : w - w // 10]  # the page's edges carry no grid
+    return core.mean(axis=0), core.mean(axis=1)
+
+
+def fine_line_pitch(views: Views, trace_mask: np.ndarray) -> tuple[float, float]:
+    """px per mm across and down the page from each profile's strongest line at a 1 mm spacing we
+    read (3 to 32 px): a second opinion where the 5 mm comb's first cannot be right. On a grid
+    whose major lines look like its minor ones (dark blue and dark green papers) the comb can lock
+    onto any multiple of the 1 mm spacing; on most grids this line is the 1 mm lines' too, but on
+    some the 5 mm lines' second harmonic (2.5 mm) is stronger."""
+    pitches = []
+    for profile in _profiles(views, trace_mask):
+        freqs, spectrum = _spectrum(_without_trend(profile))
+        band = (freqs > 5 / PITCH_5MM_RANGE[1]) & (freqs < 5 / PITCH_5MM_RANGE[0])
+        pitches.append(float(1 / freqs[band][np.argmax(spectrum[band])]))
+    return pitches[0], pitches[1]
 
 
 def _shift(reference: np.ndarray, profile: np.ndarray, limit: int) -> float:

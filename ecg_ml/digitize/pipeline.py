@@ -17,6 +17,7 @@ from ecg_ml.digitize.grid import (
     Grid,
     Views,
     find_grid,
+    fine_line_pitch,
     normalise,
     straighten,
     straighten_maps,
@@ -51,6 +52,7 @@ RUN_ON_LEAD_S = 0.003
 # 0.1-0.5 mm on some (ecg00001, ecg00053) and where blur breaks a thin trace running on from the pulse
 # (ecg_kit_style hard photos): a break that short says neither.
 CART_GAP_MM = 0.6
+SQUARE_PITCH = 1.2  # most a grid's px per mm may differ across and down the flattened page (square)
 MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good photos: 50 to 400)
 # Paper under this many photo pixels per mm does not resolve the 1 mm grid and the thin trace: the
 # committed test pages shrunk read at -6 to 3 dB (near or worse than an all-zero answer) at 1.6-2.0
@@ -265,7 +267,10 @@ def turns_to_try(image: np.ndarray) -> list[int]:
     return [90, 270, 180] if on_its_side else [180, 90, 270]
 
 
-def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedECG:
+def read_photo(
+    image: np.ndarray, clock: "_Clock", overlay: bool, pitch: tuple[float, float] | None = None
+) -> DigitizedECG:
+    """The photo read upright; with `pitch`, the grid's px per mm taken as given, not measured."""
     page.check_light(image)
     corners = page.find_paper(image)
     page.check_size(corners)
@@ -275,7 +280,8 @@ def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedEC
     mask = views.ink > INK_THRESHOLD
     clock.lap("normalise")
     check_page(views, mask)
-    grid = find_grid(views, mask)
+    grid = with_pitch(find_grid(views, mask), pitch)
+    fine_pitch = fine_line_pitch(views, mask)
     if page.fills_frame(corners, image.shape):
         flat, views, mask, grid = untilted_page(image, corners, flat, views, mask, grid)
     check_grid(grid, corners, views, mask)
@@ -285,7 +291,8 @@ def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedEC
     if maps is not None:
         views = straighten(views, maps)
         mask = views.ink > INK_THRESHOLD
-        grid = settled(grid, find_grid(views, mask))
+        # A pitch given is the 1 mm lines' (read_photo's second look): kept unless nearly confirmed.
+        grid = settled(grid, find_grid(views, mask), 0.2 if pitch is None else 0.05)
     clock.lap("straighten")
 
     runs = vertical_runs(mask)
@@ -293,12 +300,15 @@ def read_photo(image: np.ndarray, clock: "_Clock", overlay: bool) -> DigitizedEC
     pulses, pulse_inferred = calibration_pulses(mask, views.ink, runs, grid, width)
     clock.lap("pulses")
     if len(pulses) == 0:
-        if glare > GLARE_SHARE:
-            raise UnreadablePhoto(feedback.GLARE)
-        if page.touches_border(corners, image.shape):
-            raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
-        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
+        raise without_pulses(glare, page.touches_border(corners, image.shape))
     gain, speed = pulse_gain_and_speed(pulses, grid)
+    # The pulses are the page's own scale: their height fitting no gain says the grid was misread, as
+    # does a grid far from square. Read again at the pitch of the grid's 1 mm lines, where that
+    # differs and is square (dark blue and dark green papers' combs locked onto 1.6-2x the pitch,
+    # or 0.8x across the page only).
+    misread = gain is None or not square(grid.px_per_mm_x, grid.px_per_mm_y)
+    if misread and pitch is None and other_square_pitch(grid, fine_pitch):
+        return read_photo(image, clock, overlay, fine_pitch)
     if gain is None:
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the calibration pulses' height fits no gain")
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
@@ -655,13 +665,40 @@ def printed_row_mm(runs: Runs, pulses: list[Pulse], grid: Grid, page_w: int) -> 
     return float(np.median(lengths)) / grid.px_per_mm_x
 
 
-def settled(before: Grid, after: Grid) -> Grid:
+def with_pitch(grid: Grid, pitch: tuple[float, float] | None) -> Grid:
+    """The grid, at px per mm `pitch` where one is given."""
+    return grid if pitch is None else replace(grid, px_per_mm_x=pitch[0], px_per_mm_y=pitch[1])
+
+
+def square(px_per_mm_x: float, px_per_mm_y: float) -> bool:
+    """Whether a grid's pitch across and down the flattened page are about alike: the paper is
+    square, and the page's outline is flattened to within SQUARE_PITCH (real photos 0.96-1.11,
+    rendered hard photos 0.87-1.10)."""
+    return 1 / SQUARE_PITCH < px_per_mm_x / px_per_mm_y < SQUARE_PITCH
+
+
+def other_square_pitch(grid: Grid, pitch: tuple[float, float]) -> bool:
+    """Whether px per mm `pitch` differs from the grid's by 20 % or more on an axis, and is square."""
+    differs = max(abs(pitch[0] / grid.px_per_mm_x - 1), abs(pitch[1] / grid.px_per_mm_y - 1)) >= 0.2
+    return differs and square(*pitch)
+
+
+def without_pulses(glare: float, cut_off: bool) -> UnreadablePhoto:
+    """Why a page shows no calibration pulse, nor rows of traces to read without them."""
+    if glare > GLARE_SHARE:
+        return UnreadablePhoto(feedback.GLARE)
+    if cut_off:
+        return UnreadablePhoto(feedback.PAPER_CUT_OFF)
+    return UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED)
+
+
+def settled(before: Grid, after: Grid, within: float) -> Grid:
     """The grid measured again on the straightened page, where it agrees with the first reading
-    (within 20 %, per axis): straightening changes the scale a little, never twofold; a twofold
-    answer is the comb locking onto every other major line."""
+    (within `within`, per axis: 20 % after a measured grid): straightening changes the scale a
+    little, never twofold; a twofold answer is the comb locking onto every other major line."""
 
     def pick(old: float, new: float) -> float:
-        return new if abs(new / old - 1) < 0.2 else old
+        return new if abs(new / old - 1) < within else old
 
     return Grid(
         pick(before.px_per_mm_x, after.px_per_mm_x),

@@ -15,7 +15,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
-from ecg_ml.digitize.grid import _comb_period
+from ecg_ml.digitize.grid import _comb_period, profile_to_mm
 from ecg_ml.digitize.trace import _drop_detours, pulse_speed
 from ecg_ml.errors import UnreadablePhoto
 from ecg_ml.measure import measure
@@ -574,14 +574,60 @@ def test_pulses_whose_falling_stroke_runs_on_down_into_the_trace_are_found() -> 
     # runs on 6 mm below the rising one's foot. Taken as no pulse, the rows were read without
     # their pulses (and a hard photo of such a page upside down, below 0 dB).
     kit_style_page("pink")  # puts bench/ on the path
-    from ecg_kit_style import render_kit_page  # noqa: PLC0415
-    from ecg_photo_render import PrintSettings, _wfdb_signal, photograph, truth_of  # noqa: PLC0415
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
 
     signal = _wfdb_signal(1).copy()
     # I, II, III: the first lead of each row and the strip.
     signal[:20, :3] = np.interp(np.arange(20), [0, 4, 20], [0, -0.6, 0])[:, None]
-    photo = photograph(render_kit_page(signal, "pink", grey=0.1), "easy", np.random.default_rng(1))
-    result = digitize_image(cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    data, page_truth = kit_style_photo("pink", seed=1, signal=signal)
+    result = digitize_image(data)
     assert "calibration_pulse_missing" not in result.quality["problems"]
     assert result.quality["pulse_height_mm"] == pytest.approx(10.0, abs=0.3)
-    assert challenge_snr(result.signal, truth_of(signal, PrintSettings(layout="3x4+1"))) >= 13.0
+    assert challenge_snr(result.signal, page_truth) >= 13.0
+
+
+def kit_style_photo(grid: str, seed: int, signal: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
+    """An easy photo (bench/ecg_photo_render.py's distortions, JPEG) of record 00001, or `signal`,
+    printed in ecg-image-kit's style on one of its papers, with its truth."""
+    kit_style_page(grid)  # puts bench/ on the path
+    from ecg_kit_style import render_kit_page  # noqa: PLC0415
+    from ecg_photo_render import PrintSettings, _wfdb_signal, photograph, truth_of  # noqa: PLC0415
+
+    signal = _wfdb_signal(1) if signal is None else signal
+    photo = photograph(render_kit_page(signal, grid, grey=0.1), "easy", np.random.default_rng(seed))
+    data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    return data, truth_of(signal, PrintSettings(layout="3x4+1"))
+
+
+def test_a_dark_blue_grid_misread_at_a_multiple_of_its_pitch_is_read_at_its_1_mm_lines() -> None:
+    # Major lines hardly darker than the minor ones: the 5 mm comb locked onto 1.6x the pitch, the
+    # pulses' height then fit no gain, and the photo was refused (layout_not_recognized).
+    data, page_truth = kit_style_photo("darkblue", seed=4)
+    result = digitize_image(data)
+    assert (result.layout, result.paper_speed, result.gain) == ("3x4+1", 25.0, 10.0)
+    assert result.quality["px_per_mm"] == pytest.approx([7.6, 7.6], rel=0.05)
+    assert challenge_snr(result.signal, page_truth) >= 4.0
+
+
+def test_a_grid_read_far_from_square_is_read_again_at_its_1_mm_lines() -> None:
+    # Across the page the comb read 0.8x the pitch (down it, right): the pulse's width then said
+    # 50 mm/s and the page was returned as a signal at -2 dB.
+    data, page_truth = kit_style_photo("darkblue", seed=7)
+    result = digitize_image(data)
+    assert result.paper_speed == 25.0
+    x, y = result.quality["px_per_mm"]
+    assert x / y == pytest.approx(1.0, abs=0.05)
+    assert challenge_snr(result.signal, page_truth) >= 2.0
+
+
+def test_a_row_whose_major_lines_slip_is_timed_by_its_1_mm_lines() -> None:
+    # The line view's column profile across the rhythm strip of an easy photo of a dark blue
+    # kit-style page (PTB-XL record 17; photos/README.md): its major lines barely stand
+    # out, and the fit to them slipped lines (the row read 9 % long, its beats 30 samples early by
+    # its end); the fit to every 1 mm line agrees with the page's pitch and is taken.
+    profile = np.load(PHOTOS / "grid_profile_darkblue_row.npy")
+    px_per_mm = 7.622  # the page's pitch, measured on the whole page
+    fit = profile_to_mm(profile, px_per_mm)
+    assert fit is not None
+    length_mm = np.polyval(fit, len(profile) - 1) - np.polyval(fit, 0)
+    assert length_mm == pytest.approx((len(profile) - 1) / px_per_mm, rel=0.01)
