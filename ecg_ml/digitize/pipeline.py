@@ -203,7 +203,10 @@ def digitize_image(data: bytes, *, overlay: bool = False) -> DigitizedECG:
             result = read_photo(turned(image, degrees), clock, overlay)
         except UnreadablePhoto:
             continue
-        return right_way_up(image, degrees, result, overlay)
+        # A refused photo read turned with leads missing is a page misread, not one on its side
+        # (a dark blue grid's lines taken for pulses upright; on its side: 4 leads missing, -25 dB).
+        if not result.quality["leads_not_read"]:
+            return right_way_up(image, degrees, result, overlay)
     raise refusal
 
 

@@ -631,3 +631,12 @@ def test_a_row_whose_major_lines_slip_is_timed_by_its_1_mm_lines() -> None:
     assert fit is not None
     length_mm = np.polyval(fit, len(profile) - 1) - np.polyval(fit, 0)
     assert length_mm == pytest.approx((len(profile) - 1) / px_per_mm, rel=0.01)
+
+
+def test_a_refused_photo_read_turned_with_leads_missing_stays_refused() -> None:
+    # Upright, the dark blue grid's lines pass for nine pulses (refused); turned a quarter, it read
+    # as a 3x4 page at 5 mm/mV with four leads missing, returned at -25 dB.
+    data, _ = kit_style_photo("darkblue", seed=8)
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(data)
+    assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
