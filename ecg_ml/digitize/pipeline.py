@@ -681,8 +681,8 @@ def square(px_per_mm_x: float, px_per_mm_y: float) -> bool:
 
 
 def other_square_pitch(grid: Grid, pitch: tuple[float, float]) -> bool:
-    """Whether px per mm `pitch` differs from the grid's by 20 % or more on an axis, and is square."""
-    differs = max(abs(pitch[0] / grid.px_per_mm_x - 1), abs(pitch[1] / grid.px_per_mm_y - 1)) >= 0.2
+    """Whether px per mm `pitch` differs from the grid's by 10 % or more on an axis, and is square."""
+    differs = max(abs(pitch[0] / grid.px_per_mm_x - 1), abs(pitch[1] / grid.px_per_mm_y - 1)) >= 0.1
     return differs and square(*pitch)
 
 

@@ -620,6 +620,19 @@ def test_a_grid_read_far_from_square_is_read_again_at_its_1_mm_lines() -> None:
     assert challenge_snr(result.signal, page_truth) >= 2.0
 
 
+def test_a_grid_read_20_percent_off_square_is_read_again_though_its_1_mm_lines_differ_less() -> None:
+    # Record 102 on dark blue paper: across the page the grid read 9.2 px/mm, down it 7.65 (the 1 mm
+    # lines: 7.7 on both), 16 % apart; read so, -1.5 dB.
+    kit_style_page("darkblue")  # puts bench/ on the path
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
+
+    data, page_truth = kit_style_photo("darkblue", seed=3, signal=_wfdb_signal(102))
+    result = digitize_image(data)
+    x, y = result.quality["px_per_mm"]
+    assert x / y == pytest.approx(1.0, abs=0.05)
+    assert challenge_snr(result.signal, page_truth) >= 5.0
+
+
 def test_a_row_whose_major_lines_slip_is_timed_by_its_1_mm_lines() -> None:
     # The line view's column profile across the rhythm strip of an easy photo of a dark blue
     # kit-style page (PTB-XL record 17; photos/README.md): its major lines barely stand
