@@ -91,7 +91,11 @@ REFUSALS_TURNED_PAGE = (feedback.LAYOUT_NOT_RECOGNIZED, feedback.TRACE_NOT_READA
 TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 TURN_CHECK_SIDE = 800  # px: the small copy turns_to_try looks at
 USUAL_POLARITY = {"I": 1, "II": 1, "aVR": -1, "V5": 1, "V6": 1}  # the QRS's main swing on most ECGs
-POLARITY_MARGIN = 2  # leads more that must point the usual way to take a page the other way up
+# Leads more that must point the usual way to take a page the other way up: one, so that a page
+# reads the same however the photo was turned (ecg00003: 4 upright, 3 upside down; with two, a photo
+# of it turned 180 degrees kept its upside-down reading). The upright real pages that read both ways
+# up: only ecg00003.
+POLARITY_MARGIN = 1
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 # The rhythm strips of a page as most carts print them; GE's carts print a 3x4+3 page's as V1, II,
 # V5, and some carts a 3x4+1 page's as V1 or V5: strip_leads reads which from the page.

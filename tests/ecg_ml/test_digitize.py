@@ -653,3 +653,18 @@ def test_a_refused_photo_read_turned_with_leads_missing_stays_refused() -> None:
     with pytest.raises(UnreadablePhoto) as refused:
         digitize_image(data)
     assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
+
+
+@pytest.mark.parametrize(
+    "turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180], ids=["on its side", "upside down"]
+)
+def test_a_page_that_reads_both_ways_up_reads_the_same_however_it_was_photographed(turn: int) -> None:
+    # ecg00003 is read without its pulses and reads upside down too: its QRS complexes point the
+    # usual way in 4 of 5 leads upright, 3 upside down. The reading that came first had to be
+    # beaten by 2 leads: photographed turned, its upside-down reading came first and stayed.
+    page = cv2.imread(str(REAL_PHOTOS / "ecg00003.png"))
+    upright = digitize_image(cv2.imencode(".png", page)[1].tobytes())
+    turned = digitize_image(cv2.imencode(".png", cv2.rotate(page, turn))[1].tobytes())
+    assert upright.quality["turned_deg"] == 0
+    assert turned.quality["turned_deg"] == {cv2.ROTATE_90_CLOCKWISE: 270, cv2.ROTATE_180: 180}[turn]
+    assert np.allclose(np.nan_to_num(turned.signal), np.nan_to_num(upright.signal), atol=0.05)
