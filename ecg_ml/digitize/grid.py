@@ -299,11 +299,10 @@ def _on_cubic(mm: np.ndarray, centres: np.ndarray) -> np.ndarray | None:
     return keep if keep.sum() >= 12 else None
 
 
-def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
-    """Grid pitch from the column and row profiles of the line view (trace pixels left out). The
-    grid is square: where one axis's period comes out near twice (or half) the other's, the weaker
-    axis's comb locked onto a multiple and looks again near the stronger's period."""
-    columns, rows = _profiles(views, trace_mask)
+def find_grid(columns: np.ndarray, rows: np.ndarray) -> Grid:
+    """Grid pitch from the column and row profiles of the line view (line_profiles). The grid is
+    square: where one axis's period comes out near twice (or half) the other's, the weaker axis's
+    comb locked onto a multiple and looks again near the stronger's period."""
     period_x, strength_x = _comb_period(columns)
     period_y, strength_y = _comb_period(rows)
     if not 1 / SQUARE < period_x / period_y < SQUARE:
@@ -315,7 +314,7 @@ def find_grid(views: Views, trace_mask: np.ndarray) -> Grid:
     return Grid(period_x / 5.0, period_y / 5.0, min(strength_x, strength_y))
 
 
-def _profiles(views: Views, trace_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def line_profiles(views: Views, trace_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The line view's column and row profiles, trace pixels and the page's edges left out."""
     lines = np.where(trace_mask, 0.0, views.lines)
     h, w = lines.shape
@@ -323,14 +322,14 @@ def _profiles(views: Views, trace_mask: np.ndarray) -> tuple[np.ndarray, np.ndar
     return core.mean(axis=0), core.mean(axis=1)
 
 
-def fine_line_pitch(views: Views, trace_mask: np.ndarray) -> tuple[float, float]:
-    """px per mm across and down the page from each profile's strongest line at a 1 mm spacing we
+def fine_line_pitch(columns: np.ndarray, rows: np.ndarray) -> tuple[float, float]:
+    """px per mm across and down the page from each line profile's strongest line at a 1 mm spacing we
     read (3 to 32 px): a second opinion where the 5 mm comb's first cannot be right. On a grid
     whose major lines look like its minor ones (dark blue and dark green papers) the comb can lock
     onto any multiple of the 1 mm spacing; on most grids this line is the 1 mm lines' too, but on
     some the 5 mm lines' second harmonic (2.5 mm) is stronger."""
     pitches = []
-    for profile in _profiles(views, trace_mask):
+    for profile in (columns, rows):
         freqs, spectrum = _spectrum(_without_trend(profile))
         band = (freqs > 5 / PITCH_5MM_RANGE[1]) & (freqs < 5 / PITCH_5MM_RANGE[0])
         pitches.append(float(1 / freqs[band][np.argmax(spectrum[band])]))

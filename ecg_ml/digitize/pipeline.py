@@ -18,6 +18,7 @@ from ecg_ml.digitize.grid import (
     Views,
     find_grid,
     fine_line_pitch,
+    line_profiles,
     normalise,
     straighten,
     straighten_maps,
@@ -287,8 +288,8 @@ def read_photo(
     mask = views.ink > INK_THRESHOLD
     clock.lap("normalise")
     check_page(views, mask)
-    grid = with_pitch(find_grid(views, mask), pitch)
-    fine_pitch = fine_line_pitch(views, mask)
+    profiles = line_profiles(views, mask)  # kept for a second look at the 1 mm lines (below)
+    grid = with_pitch(find_grid(*profiles), pitch)
     if page.fills_frame(corners, image.shape):
         flat, views, mask, grid = untilted_page(image, corners, flat, views, mask, grid)
     check_grid(grid, corners, views, mask)
@@ -299,7 +300,7 @@ def read_photo(
         views = straighten(views, maps)
         mask = views.ink > INK_THRESHOLD
         # A pitch given is the 1 mm lines' (read_photo's second look): kept unless nearly confirmed.
-        grid = settled(grid, find_grid(views, mask), 0.2 if pitch is None else 0.05)
+        grid = settled(grid, find_grid(*line_profiles(views, mask)), 0.2 if pitch is None else 0.05)
     clock.lap("straighten")
 
     runs = vertical_runs(mask)
@@ -309,13 +310,9 @@ def read_photo(
     if len(pulses) == 0:
         raise without_pulses(glare, page.touches_border(corners, image.shape))
     gain, speed = pulse_gain_and_speed(pulses, grid)
-    # The pulses are the page's own scale: their height fitting no gain says the grid was misread, as
-    # does a grid far from square. Read again at the pitch of the grid's 1 mm lines, where that
-    # differs and is square (dark blue and dark green papers' combs locked onto 1.6-2x the pitch,
-    # or 0.8x across the page only).
-    misread = gain is None or not square(grid.px_per_mm_x, grid.px_per_mm_y)
-    if misread and pitch is None and other_square_pitch(grid, fine_pitch):
-        return read_photo(image, clock, overlay, fine_pitch)
+    second_look = None if pitch is not None else second_look_pitch(grid, gain, profiles)
+    if second_look is not None:
+        return read_photo(image, clock, overlay, second_look)
     if gain is None:
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the calibration pulses' height fits no gain")
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
@@ -365,7 +362,7 @@ def untilted_page(
     flat = page.flatten(image, outline)
     views = normalise(flat)
     mask = views.ink > INK_THRESHOLD
-    return flat, views, mask, find_grid(views, mask)
+    return flat, views, mask, find_grid(*line_profiles(views, mask))
 
 
 def draw_overlay(page_image: np.ndarray, points: list[np.ndarray], pulses: list[Pulse]) -> np.ndarray:
@@ -684,10 +681,19 @@ def square(px_per_mm_x: float, px_per_mm_y: float) -> bool:
     return 1 / SQUARE_PITCH < px_per_mm_x / px_per_mm_y < SQUARE_PITCH
 
 
-def other_square_pitch(grid: Grid, pitch: tuple[float, float]) -> bool:
-    """Whether px per mm `pitch` differs from the grid's by 10 % or more on an axis, and is square."""
+def second_look_pitch(
+    grid: Grid, gain: float | None, profiles: tuple[np.ndarray, np.ndarray]
+) -> tuple[float, float] | None:
+    """The px per mm to read the photo again at, or None. The pulses are the page's own scale:
+    their height fitting no gain says the grid was misread, as does a grid far from square; then
+    the pitch of the grid's 1 mm lines (fine_line_pitch, from the first look's line profiles), where
+    it differs from the grid's by 10 % or more on an axis and is square (dark blue and dark green
+    papers' combs locked onto 1.6-2x the pitch, or 0.8x across the page only)."""
+    if gain is not None and square(grid.px_per_mm_x, grid.px_per_mm_y):
+        return None
+    pitch = fine_line_pitch(*profiles)
     differs = max(abs(pitch[0] / grid.px_per_mm_x - 1), abs(pitch[1] / grid.px_per_mm_y - 1)) >= 0.1
-    return differs and square(*pitch)
+    return pitch if differs and square(*pitch) else None
 
 
 def without_pulses(glare: float, cut_off: bool) -> UnreadablePhoto:
