@@ -175,9 +175,7 @@ def _refined_period(profile: np.ndarray, period: float) -> float:
     return float(slope) if abs(slope / period - 1) < 0.02 else period
 
 
-def x_to_mm(
-    views: Views, trace_mask: np.ndarray, grid: "Grid", band: tuple[int, int] | None = None
-) -> np.ndarray | None:
+def x_to_mm(lines: np.ndarray, grid: "Grid", band: tuple[int, int] | None = None) -> np.ndarray | None:
     """Cubic coefficients mapping a column (px) to mm along the paper, fitted to the vertical grid
     lines (in the pixel rows of `band`, the page's middle 80 % without): a residual perspective
     makes the pitch drift across the page, and time must not. Fitted twice, to the major lines
@@ -186,8 +184,8 @@ def x_to_mm(
     of five is a major one cannot be seen there); where they do not, the fit nearer the page's
     pitch: one of them slipped a line somewhere. Dark blue and dark green paper: a comb of every
     fourth or sixth line fits the major lines' windows as well (rows read 4-9 % fast); a faint
-    1 mm grid on a hard photo: the 1 mm lines' fit slips (5 % slow)."""
-    lines = np.where(trace_mask, 0.0, views.lines)
+    1 mm grid on a hard photo: the 1 mm lines' fit slips (5 % slow). `lines`: the line view with
+    the trace's pixels set to 0."""
     h = lines.shape[0]
     top, bottom = band if band is not None else (h // 10, h - h // 10)
     return profile_to_mm(lines[top:bottom].mean(axis=0), grid.px_per_mm_x)

@@ -995,12 +995,13 @@ def time_scales(
     page's where the band's lines do not fit. Perspective left in a photo makes the pitch differ
     from row to row as well as across the page (ecg00032: the rows' last ink 9.91-9.96 s with
     the page's scale, 10.01-10.02 with each row's; the development set's photos gain 0.2 dB)."""
-    page_fit = x_to_mm(views, mask, grid)
+    lines = np.where(mask, 0.0, views.lines)  # once for the page and every row
+    page_fit = x_to_mm(lines, grid)
     half = 0.5 * row_spacing(pulses, grid)
     rows = []
     for pulse in pulses:
         band = (max(0, round(pulse.y_base - half)), min(mask.shape[0], round(pulse.y_base + half)))
-        fit = x_to_mm(views, mask, grid, band)
+        fit = x_to_mm(lines, grid, band)
         rows.append(page_fit if fit is None else fit)
     return page_fit, rows
 
