@@ -14,7 +14,9 @@ import wfdb
 
 from ecg_ml.measure import (
     Measurements,
+    _detectors_agree,
     _search_back,
+    _voting,
     analyze_beats,
     measure,
     qtc_bazett,
@@ -213,6 +215,43 @@ def test_search_back_keeps_a_beat_shaped_and_sized_like_the_others_and_nothing_e
     flat = cleaned.copy()
     flat[peaks[4] - 60 : peaks[4] + 60] = 0.0
     assert np.array_equal(_search_back(voted, [voted, on_t_wave], flat), voted)
+
+
+def peaks(*samples: int) -> np.ndarray:
+    return np.array(samples, dtype=np.int64)
+
+
+def test_two_detectors_that_agree_vote_when_the_third_is_thrown() -> None:
+    """The three detectors' peaks on real strips (NeuroKit, Manikandan, Kalidas). A digitised
+    photo's lead II (PTB-XL fold 9, a 6x2 page): the third finds noise between the beats and is
+    the most numerous; it spoke alone and the rate read 98 bpm where the strip beats at 69. Now
+    the two that agree vote, both finding a beat within PEAK_TOLERANCE_S."""
+    digitised = [
+        peaks(379, 816, 1252, 1691, 2128),
+        peaks(379, 819, 1248, 1688, 2123),
+        peaks(153, 317, 671, 833, 1182, 1509, 1705, 2137),
+    ]
+    voters, tolerance = _voting(digitised, 25)
+    assert [list(v) for v in voters] == [list(v) for v in digitised[:2]]
+    assert list(_detectors_agree(voters, tolerance)) == [379, 816, 1252, 1691, 2128]
+
+    # Five seconds of a slow strip (fold 8): two agree on four beats (too few to judge a rhythm),
+    # the others add one each; the pair's four stand.
+    slow = [peaks(385, 954, 1527, 2067), peaks(389, 955, 1248, 1526, 2061), peaks(158, 348, 969, 1542, 2082)]
+    voters, tolerance = _voting(slow, 25)
+    assert list(_detectors_agree(voters, tolerance)) == [385, 954, 1527, 2067]
+
+
+def test_a_pair_that_leaves_a_gap_gives_way_to_the_most_regular_detector() -> None:
+    """Fold 8's lead II: NeuroKit and Kalidas agree but each puts two beats on another wave, so
+    the beats both found leave a gap of three RR intervals; Manikandan's, regular, speak."""
+    thrown = [
+        peaks(294, 477, 835, 1013, 1282, 1645, 1917, 2191, 2463, 2735, 3005, 3275, 3545, 3813, 4081),
+        peaks(46, 274, 532, 795, 1065, 1345, 1618, 1888, 2168, 2435, 2707, 2987, 3262, 3520, 3805, 4070),
+        peaks(302, 483, 847, 1115, 1383, 1656, 1927, 2203, 2475, 2747, 3015, 3287, 3555, 3826, 4095),
+    ]
+    voters, _ = _voting(thrown, 25)
+    assert len(voters) == 1 and np.array_equal(voters[0], thrown[1])
 
 
 def test_the_rhythm_lead_is_the_longest_finite_stretch() -> None:
