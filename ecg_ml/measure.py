@@ -293,32 +293,37 @@ def _search_back(beats: np.ndarray, voters: list[np.ndarray], cleaned: np.ndarra
     finds them, ecg00043). Noise, a T or a P wave in a pause is not a QRS's shape and size."""
     if beats.size < 3 or len(voters) < 2:
         return beats
-    rr = np.diff(beats)
-    median = float(np.median(rr))
+    median = float(np.median(np.diff(beats)))
     kept = [q for q in (_qrs_shape(cleaned, int(b)) for b in beats) if q is not None]
     if not kept:
         return beats
     shapes, sizes = np.stack([q[0] for q in kept]), np.array([q[1] for q in kept])
     candidates = np.unique(np.concatenate(voters))
     margin = SEARCH_BACK_SPLIT * median
-    added = []
     reach = int(SEARCH_BACK_HALF_S * FS)
-    for k in np.flatnonzero(rr > SEARCH_BACK_GAP * median):
-        inside = candidates[(candidates > beats[k] + margin) & (candidates < beats[k + 1] - margin)]
-        best, best_match = None, SEARCH_BACK_MATCH
-        # A detector's peak may sit off the QRS's peak (its filters' delay): each candidate is
-        # looked at where, within one half QRS window, it matches a kept beat best.
-        for candidate in {int(c) + shift for c in inside for shift in range(-reach, reach + 1)}:
-            found = _qrs_shape(cleaned, candidate)
-            if found is None:
-                continue
-            ratio = found[1] / sizes
-            alike = (shapes @ found[0]) * ((ratio >= 1 / SEARCH_BACK_SIZE) & (ratio <= SEARCH_BACK_SIZE))
-            if alike.max() > best_match:
-                best, best_match = candidate, float(alike.max())
-        if best is not None:
-            added.append(best)
-    return np.sort(np.r_[beats, np.array(added, dtype=np.int64)])
+    # A gap may hide more than one beat (two in a row the others missed, ecg00034): each beat kept
+    # splits its gap, and the parts left over SEARCH_BACK_GAP times the median are searched again.
+    while True:
+        added = []
+        rr = np.diff(beats)
+        for k in np.flatnonzero(rr > SEARCH_BACK_GAP * median):
+            inside = candidates[(candidates > beats[k] + margin) & (candidates < beats[k + 1] - margin)]
+            best, best_match = None, SEARCH_BACK_MATCH
+            # A detector's peak may sit off the QRS's peak (its filters' delay): each candidate is
+            # looked at where, within one half QRS window, it matches a kept beat best.
+            for candidate in {int(c) + shift for c in inside for shift in range(-reach, reach + 1)}:
+                found = _qrs_shape(cleaned, candidate)
+                if found is None:
+                    continue
+                ratio = found[1] / sizes
+                alike = (shapes @ found[0]) * ((ratio >= 1 / SEARCH_BACK_SIZE) & (ratio <= SEARCH_BACK_SIZE))
+                if alike.max() > best_match:
+                    best, best_match = candidate, float(alike.max())
+            if best is not None:
+                added.append(best)
+        if not added:
+            return beats
+        beats = np.sort(np.r_[beats, np.array(added, dtype=np.int64)])
 
 
 def _groups(found: dict[int, np.ndarray], tolerance: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
