@@ -227,7 +227,7 @@ def _peaks_in_lead(prep: Prepared, lead: int) -> tuple[list[np.ndarray], list[np
         voters, vote_tolerance = _voting(per_method, int(DETECTOR_TOLERANCE_S * FS))
         beats = _detectors_agree(voters, vote_tolerance)
         voted.append(beats + start)
-        found.append(_search_back(beats, voters, cleaned) + start)
+        found.append(_search_back(beats, per_method, cleaned) + start)
     return voted, found
 
 
@@ -285,20 +285,21 @@ def _qrs_shape(cleaned: np.ndarray, peak: int) -> tuple[np.ndarray, float] | Non
     return (seg / norm, float(np.ptp(seg))) if norm > 0 else None
 
 
-def _search_back(beats: np.ndarray, voters: list[np.ndarray], cleaned: np.ndarray) -> np.ndarray:
+def _search_back(beats: np.ndarray, per_method: list[np.ndarray], cleaned: np.ndarray) -> np.ndarray:
     """Beats the vote dropped where they leave a gap: in an RR interval over SEARCH_BACK_GAP times
-    the stretch's median, a beat one detector found is kept when it splits the interval into two
-    of at least SEARCH_BACK_SPLIT of the median and its QRS looks like one the vote kept, in shape
-    and size (a trigeminy's small sinus beats beside tall ectopic ones: one detector of three
-    finds them, ecg00043). Noise, a T or a P wave in a pause is not a QRS's shape and size."""
-    if beats.size < 3 or len(voters) < 2:
+    the stretch's median, a beat one detector found (any of `per_method`, voting or not: where one
+    detector speaks alone, ecg00038) is kept when it splits the interval into two of at least
+    SEARCH_BACK_SPLIT of the median and its QRS looks like one the vote kept, in shape and size
+    (a trigeminy's small sinus beats beside tall ectopic ones: one detector of three finds them,
+    ecg00043). Noise, a T or a P wave in a pause is not a QRS's shape and size."""
+    if beats.size < 3:
         return beats
     median = float(np.median(np.diff(beats)))
     kept = [q for q in (_qrs_shape(cleaned, int(b)) for b in beats) if q is not None]
     if not kept:
         return beats
     shapes, sizes = np.stack([q[0] for q in kept]), np.array([q[1] for q in kept])
-    candidates = np.unique(np.concatenate(voters))
+    candidates = np.unique(np.concatenate(per_method))
     margin = SEARCH_BACK_SPLIT * median
     reach = int(SEARCH_BACK_HALF_S * FS)
     # A gap may hide more than one beat (two in a row the others missed, ecg00034): each beat kept

@@ -230,6 +230,18 @@ def test_a_gap_hiding_two_beats_gets_both_back() -> None:
     assert np.abs(found - peaks).max() <= 5
 
 
+def test_a_detector_speaking_alone_gets_the_others_beats_searched_back() -> None:
+    """ecg00038's rhythm strip as digitised (tests/data/photos_real): tremor over the whole strip,
+    no two detectors agree, and the most regular one speaks alone; it missed two beats (RR gaps
+    of twice the usual), and the search back looked only among its own beats: 134 bpm. Counted on
+    the plot of the trace: 24-25 QRS complexes in 10 s, about 0.40 s apart."""
+    strip = np.full((5000, 12), np.nan, dtype=np.float32)
+    strip[:, 1] = np.load(PTBXL.parent / "photos_real" / "ecg00038_lead_ii.npy")
+    m = measure(ECGRecord(signal=strip, fs=500.0))
+    assert m.beats == 23  # from 0.9 s on: before its first beat the search back does not look
+    assert m.heart_rate_bpm == pytest.approx(148, abs=3)
+
+
 def peaks(*samples: int) -> np.ndarray:
     return np.array(samples, dtype=np.int64)
 
