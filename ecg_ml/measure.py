@@ -59,6 +59,7 @@ MIN_RUN_S = 1.0  # finite stretches shorter than this hold no usable beat
 RHYTHM_LEAD_SHARE = 0.9  # rhythm lead candidates: a stretch at least this share of the longest
 LEAD_II_MARGIN = 0.02  # lead II stays the rhythm lead unless another agrees better by this much
 EDGE_S = 0.4  # beats this close to the end of a finite stretch do not vote
+EDGE_QRS_SHARE = 0.5  # ... and are dropped when smaller than this share of the usual QRS (_trim_edges)
 MIN_AGREEMENT = 0.95  # a rhythm lead agreeing less with the other leads' beats gives way to them
 # Two leads' R peaks closer than this are the same beat (a wide QRS peaks late in some leads).
 PEAK_TOLERANCE_S = 0.1
@@ -484,16 +485,26 @@ def _beyond_rhythm_lead(
 
 def _trim_edges(prep: Prepared, lead: int, peaks: np.ndarray) -> np.ndarray:
     """Drop a first or last beat that comes, near the end of the stretch, much sooner than the
-    stretch's usual RR: there a detector takes a cut-off QRS or T wave for a beat, and no other
-    lead can out-vote it."""
+    stretch's usual RR or much smaller than its usual QRS: there a detector takes a cut-off QRS, a
+    P or a T wave for a beat, and no other lead can out-vote it."""
     if peaks.size < 4:
         return peaks
     short = 0.7 * np.median(np.diff(peaks))
+    sizes = np.array([_qrs_size(prep.clean[:, lead], int(p)) for p in peaks])
+    small = EDGE_QRS_SHARE * np.median(sizes[1:-1])
     near_end = ~_interior(prep, lead, peaks)
     keep = np.ones(peaks.size, dtype=bool)
-    keep[0] = not (near_end[0] and peaks[1] - peaks[0] < short)
-    keep[-1] = not (near_end[-1] and peaks[-1] - peaks[-2] < short)
+    keep[0] = not (near_end[0] and (peaks[1] - peaks[0] < short or sizes[0] < small))
+    keep[-1] = not (near_end[-1] and (peaks[-1] - peaks[-2] < short or sizes[-1] < small))
     return peaks[keep]
+
+
+def _qrs_size(cleaned: np.ndarray, peak: int) -> float:
+    """Peak-to-peak (mV) of the cleaned lead within SEARCH_BACK_HALF_S of `peak`, NaN left out."""
+    half = int(SEARCH_BACK_HALF_S * FS)
+    seg = cleaned[max(0, peak - half) : peak + half + 1]
+    seg = seg[np.isfinite(seg)]
+    return float(np.ptp(seg)) if seg.size else 0.0
 
 
 def _merge_edges(
