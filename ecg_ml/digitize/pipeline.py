@@ -309,12 +309,12 @@ def read_photo(
     clock.lap("pulses")
     if len(pulses) == 0:
         raise without_pulses(glare, page.touches_border(corners, image.shape))
-    gain, speed = pulse_gain_and_speed(pulses, grid)
+    gain, speed = pulse_gain_and_speed(pulses, grid, pulse_inferred)
     second_look = None if pitch is not None else second_look_pitch(grid, gain, profiles)
     if second_look is not None:
         return read_photo(image, clock, overlay, second_look)
     if gain is None:
-        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the calibration pulses' height fits no gain")
+        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "the calibration pulses tell no gain")
     if speed == 12.5 and printed_row_mm(runs, pulses, grid, mask.shape[1]) > 180:
         speed = 25.0  # a narrow pulse, but rows 250 mm long: 10 s at 25 mm/s, not 20 s at 12.5
     mm_of_x, row_mm_of_x = time_scales(views, mask, grid, pulses)

@@ -13,6 +13,10 @@ GAIN_TOLERANCE = 1.2  # most a pulse's height is off its gain's (real printouts:
 PULSE_S = 0.2  # the 1 mV calibration pulse lasts 0.2 s on every cart we know
 PULSE_LEAN = 0.08  # mm sideways per mm down by which pulses of one column may drift on a photo
 PULSE_HEIGHT_SPREAD = 0.4  # pulses of one page differ in height by less (perspective: 27 % on ecg00029)
+# Carts print every row's pulse in the same columns: on a flattened page the pulses rise within this
+# (mm) of each other (real photos: 0-3.4 mm). A dark blue grid's lines paired into "pulses" 2.9 mm
+# tall rising 10 mm apart across the rows: the page was read at 2.5 mm/mV, upside down (-21 dB).
+PULSE_COLUMN_MM = 5.0
 
 
 @dataclass
@@ -200,14 +204,25 @@ def _measure_pulse(
     return Pulse(rise, fall, (base_left + base_right) / 2, top_y, float(x))
 
 
-def pulse_gain_and_speed(pulses: list[Pulse], grid: Grid) -> tuple[float | None, float]:
-    """The gain the pulses' height prints (None where it is no gain's: not a calibration pulse, or
-    a grid misread) and the paper speed their width prints (25 mm/s where it is no speed's)."""
+def pulse_gain_and_speed(
+    pulses: list[Pulse], grid: Grid, inferred: bool = False
+) -> tuple[float | None, float]:
+    """The gain the pulses' height prints (None where it is no gain's, or where they do not stand in
+    one column: not a cart's pulses, or a grid misread) and the paper speed their width prints (25
+    mm/s where it is no speed's). The rarest gain, 2.5 mm/mV, only from a pulse on every row (not
+    `inferred` for one): on dark grids, lines paired into "pulses" about 3 mm tall, with a row
+    left without one, read pages at 2.5 mm/mV (-12 to -21 dB)."""
     height_mm = float(np.median([p.y_base - p.y_top for p in pulses])) / grid.px_per_mm_y
     width_mm = float(np.median([p.x_fall - p.x_rise for p in pulses])) / grid.px_per_mm_x
     gain = min(GAINS, key=lambda g: abs(np.log(height_mm / g)))
-    fits = abs(np.log(height_mm / gain)) <= np.log(GAIN_TOLERANCE)
-    return (gain if fits else None), pulse_speed(width_mm) or 25.0
+    fits = abs(np.log(height_mm / gain)) <= np.log(GAIN_TOLERANCE) and not (inferred and gain == min(GAINS))
+    return (gain if fits and in_one_column(pulses, grid) else None), pulse_speed(width_mm) or 25.0
+
+
+def in_one_column(pulses: list[Pulse], grid: Grid) -> bool:
+    """Whether the pulses rise within PULSE_COLUMN_MM of each other across the page."""
+    rises = [p.x_rise for p in pulses]
+    return max(rises) - min(rises) <= PULSE_COLUMN_MM * grid.px_per_mm_x
 
 
 def pulse_speed(width_mm: float) -> float | None:

@@ -5,6 +5,7 @@ the hand-over to ecg_ml.analyze."""
 
 import subprocess
 import sys
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from scipy.signal import find_peaks
 
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
-from ecg_ml.digitize.grid import _comb_period, profile_to_mm
-from ecg_ml.digitize.trace import _drop_detours, pulse_speed
+from ecg_ml.digitize.grid import Grid, _comb_period, profile_to_mm
+from ecg_ml.digitize.trace import Pulse, _drop_detours, in_one_column, pulse_gain_and_speed, pulse_speed
 from ecg_ml.errors import UnreadablePhoto
 from ecg_ml.measure import measure
 from ecg_ml.record import STANDARD_LEADS, ECGRecord
@@ -653,6 +654,45 @@ def test_a_refused_photo_read_turned_with_leads_missing_stays_refused() -> None:
     with pytest.raises(UnreadablePhoto) as refused:
         digitize_image(data)
     assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
+
+
+def test_pulses_found_in_different_columns_are_no_cart_s_and_tell_no_gain() -> None:
+    # Record 102 on dark blue paper: upside down, the grid's lines paired into "pulses" 2.9 mm tall
+    # whose rises scattered 10 mm across the rows; the page was read at 2.5 mm/mV upside down and
+    # returned at -21 dB. Carts print every row's pulse in the same columns.
+    kit_style_page("darkblue")  # puts bench/ on the path
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
+
+    data, _ = kit_style_photo("darkblue", seed=2, signal=_wfdb_signal(102))
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(data)
+    assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
+
+    # 3 mm apart on a flattened photo is one column (real photos: up to 3.4 mm); 6 mm is not.
+    straight = [
+        Pulse(x_rise=100.0 + dx, x_fall=140.0, y_base=y, y_top=y - 80, x_end=150.0)
+        for dx, y in ((0, 300), (24, 600), (-8, 900))
+    ]
+    grid = Grid(px_per_mm_x=8.0, px_per_mm_y=8.0, strength=1.0)
+    assert in_one_column(straight, grid)
+    assert not in_one_column([*straight, replace(straight[0], x_rise=140.0, y_base=1200.0)], grid)
+
+
+def test_pulses_at_2_5_mm_per_mv_with_a_row_inferred_tell_no_gain() -> None:
+    # Record 17 on dark blue paper: the grid's lines paired into "pulses" 3 mm tall and 10 mm wide
+    # on three rows, one inferred for the fourth: read at 2.5 mm/mV and 50 mm/s, returned at -12 dB.
+    kit_style_page("darkblue")  # puts bench/ on the path
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
+
+    data, _ = kit_style_photo("darkblue", seed=0, signal=_wfdb_signal(17))
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(data)
+    assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
+
+    grid = Grid(px_per_mm_x=8.0, px_per_mm_y=8.0, strength=1.0)
+    low = [Pulse(x_rise=100.0, x_fall=180.0, y_base=y, y_top=y - 20, x_end=190.0) for y in (300, 600, 900)]
+    assert pulse_gain_and_speed(low, grid) == (2.5, 50.0)
+    assert pulse_gain_and_speed(low, grid, inferred=True) == (None, 50.0)
 
 
 @pytest.mark.parametrize(
