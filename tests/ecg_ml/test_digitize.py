@@ -656,17 +656,23 @@ def test_a_refused_photo_read_turned_with_leads_missing_stays_refused() -> None:
     assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
 
 
+def dark_blue_refusal(ecg_id: int, seed: int) -> str:
+    """The reason code an easy photo of test record `ecg_id` on dark blue kit-style paper is
+    refused with (the test fails where it is read)."""
+    kit_style_page("darkblue")  # puts bench/ on the path
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
+
+    data, _ = kit_style_photo("darkblue", seed=seed, signal=_wfdb_signal(ecg_id))
+    with pytest.raises(UnreadablePhoto) as refused:
+        digitize_image(data)
+    return refused.value.code
+
+
 def test_pulses_found_in_different_columns_are_no_cart_s_and_tell_no_gain() -> None:
     # Record 102 on dark blue paper: upside down, the grid's lines paired into "pulses" 2.9 mm tall
     # whose rises scattered 10 mm across the rows; the page was read at 2.5 mm/mV upside down and
     # returned at -21 dB. Carts print every row's pulse in the same columns.
-    kit_style_page("darkblue")  # puts bench/ on the path
-    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
-
-    data, _ = kit_style_photo("darkblue", seed=2, signal=_wfdb_signal(102))
-    with pytest.raises(UnreadablePhoto) as refused:
-        digitize_image(data)
-    assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
+    assert dark_blue_refusal(ecg_id=102, seed=2) == feedback.LAYOUT_NOT_RECOGNIZED
 
     # 3 mm apart on a flattened photo is one column (real photos: up to 3.4 mm); 6 mm is not.
     straight = [
@@ -681,13 +687,7 @@ def test_pulses_found_in_different_columns_are_no_cart_s_and_tell_no_gain() -> N
 def test_pulses_at_2_5_mm_per_mv_with_a_row_inferred_tell_no_gain() -> None:
     # Record 17 on dark blue paper: the grid's lines paired into "pulses" 3 mm tall and 10 mm wide
     # on three rows, one inferred for the fourth: read at 2.5 mm/mV and 50 mm/s, returned at -12 dB.
-    kit_style_page("darkblue")  # puts bench/ on the path
-    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
-
-    data, _ = kit_style_photo("darkblue", seed=0, signal=_wfdb_signal(17))
-    with pytest.raises(UnreadablePhoto) as refused:
-        digitize_image(data)
-    assert refused.value.code == feedback.LAYOUT_NOT_RECOGNIZED
+    assert dark_blue_refusal(ecg_id=17, seed=0) == feedback.LAYOUT_NOT_RECOGNIZED
 
     grid = Grid(px_per_mm_x=8.0, px_per_mm_y=8.0, strength=1.0)
     low = [Pulse(x_rise=100.0, x_fall=180.0, y_base=y, y_top=y - 20, x_end=190.0) for y in (300, 600, 900)]
