@@ -16,6 +16,8 @@ INK_THRESHOLD = 0.42  # relative darkness in every channel from which a pixel is
 DARK_GRID_BANDS = 8
 DARK_GRID_COVER = 0.6
 DARK_GRID_LINES = 12  # ... many of them in most bands (a 250 mm row crosses 50 major lines)
+DARK_GRID_ALL_LINES = 36  # or nearly every horizontal line (a 200 mm tall page crosses 40) ...
+DARK_GRID_PART_COVER = 0.4  # ... and the vertical ones covered this far (development set: 0.3-0.4 alike)
 DARK_GRID_MARGIN = 0.05
 
 
@@ -60,31 +62,53 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
     """How dark a dark grid's lines are and where they lie (each widened by a pixel on either side),
     or (1, None) where the grid's lines do not pass for ink."""
     mask = (ink > INK_THRESHOLD).astype(np.uint8)
-    vertical, horizontal = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
-    vertical_lines = []  # per band
     # Each pixel with its neighbours across the line: a line drawn between two columns of pixels
     # covers each of them about half the time.
     widened = (cv2.dilate(mask, np.ones((1, 3), np.uint8)), cv2.dilate(mask, np.ones((3, 1), np.uint8)).T)
-    for axis, (axis_mask, axis_found) in enumerate(zip(widened, (vertical, horizontal.T), strict=True)):
-        band = axis_mask.shape[0] // DARK_GRID_BANDS
-        for k in range(DARK_GRID_BANDS):
-            rows = slice(k * band, (k + 1) * band if k < DARK_GRID_BANDS - 1 else None)
-            on = axis_mask[rows].mean(axis=0) > DARK_GRID_COVER
-            if axis == 0:
-                vertical_lines.append(np.count_nonzero(on[1:] & ~on[:-1]) + int(on[0]))
-            axis_found[rows, on | np.roll(on, 1) | np.roll(on, -1)] = True
-    if np.median(vertical_lines) < DARK_GRID_LINES:
+    covers = [_band_covers(axis_mask) for axis_mask in widened]  # vertical, horizontal
+    vertical_lines, horizontal_lines = (
+        float(np.median([_lines_on(cover > DARK_GRID_COVER) for _, cover in bands])) for bands in covers
+    )
+    if vertical_lines >= DARK_GRID_LINES:
+        vertical_cover = DARK_GRID_COVER
+    elif horizontal_lines >= DARK_GRID_ALL_LINES:
+        # A grey grid scanned: every horizontal line passes for ink, the vertical ones (drawn between
+        # two columns of pixels, lighter) only in part. Left in, the lines on a row's baseline were
+        # followed through its QRS complexes (ecg_kit_style's black-and-white scans: 4 dB).
+        vertical_cover = DARK_GRID_PART_COVER
+    else:
         return 1.0, None
+    vertical, horizontal = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
+    axes = zip(covers, (vertical, horizontal.T), (vertical_cover, DARK_GRID_COVER), strict=True)
+    for bands, found, cover in axes:
+        for rows, share in bands:
+            on = share > cover
+            found[rows, on | np.roll(on, 1) | np.roll(on, -1)] = True
     on_lines = vertical | horizontal
-    # The lines' own darkness, measured on the vertical ones (a flat stretch of trace passes for a
-    # horizontal line): the trace where it crosses them is a few per cent of those pixels, and
-    # darker; the margin is JPEG's noise. Lines as dark as the trace elsewhere are the trace (tall
-    # QRS complexes in the same columns on every row of a fast rhythm).
-    level = float(np.percentile(ink[vertical & (ink > INK_THRESHOLD)], 90)) + DARK_GRID_MARGIN
+    # The lines' own darkness, measured on the vertical ones where they pass for ink (a flat stretch
+    # of trace passes for a horizontal line), else on the horizontal ones: the trace where it
+    # crosses them is a few per cent of those pixels, and darker; the margin is JPEG's noise. Lines
+    # as dark as the trace elsewhere are the trace (tall QRS complexes in the same columns on every
+    # row of a fast rhythm).
+    measured = vertical if vertical_cover == DARK_GRID_COVER else horizontal
+    level = float(np.percentile(ink[measured & (ink > INK_THRESHOLD)], 90)) + DARK_GRID_MARGIN
     elsewhere = ink[~on_lines & (ink > INK_THRESHOLD)]  # none on a blank sheet of dark grid
     if elsewhere.size and level + DARK_GRID_MARGIN > np.percentile(elsewhere, 95):
         return 1.0, None
     return level, on_lines
+
+
+def _band_covers(axis_mask: np.ndarray) -> list[tuple[slice, np.ndarray]]:
+    """Per band of the page's rows (DARK_GRID_BANDS): the share of each column the mask covers."""
+    band = axis_mask.shape[0] // DARK_GRID_BANDS
+    last = DARK_GRID_BANDS - 1
+    bands = [slice(k * band, (k + 1) * band if k < last else None) for k in range(DARK_GRID_BANDS)]
+    return [(rows, axis_mask[rows].mean(axis=0)) for rows in bands]
+
+
+def _lines_on(on: np.ndarray) -> int:
+    """How many stretches of True `on` holds (lines crossing a band)."""
+    return int(np.count_nonzero(on[1:] & ~on[:-1]) + int(on[0]))
 
 
 @dataclass

@@ -517,6 +517,28 @@ def test_a_grid_as_dark_as_the_trace_is_not_taken_for_it(grid: str) -> None:
     assert challenge_snr(digitize_image(data).signal, page_truth) >= 12.0
 
 
+def kit_style_shot(ecg_id: int, grid: str, level: str, seed: int) -> tuple[bytes, np.ndarray]:
+    """Test record `ecg_id` printed in ecg-image-kit's style on one of its papers, then
+    photographed (bench/ecg_photo_render.py's distortions at `level`), as JPEG, with its truth."""
+    kit_style_page(grid)  # puts bench/ on the path
+    from ecg_kit_style import render_kit_page  # noqa: PLC0415
+    from ecg_photo_render import PrintSettings, _wfdb_signal, photograph, truth_of  # noqa: PLC0415
+
+    signal = _wfdb_signal(ecg_id)
+    photo = photograph(render_kit_page(signal, grid, grey=0.1), level, np.random.default_rng(seed))
+    data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    return data, truth_of(signal, PrintSettings(layout="3x4+1"))
+
+
+def test_a_grey_grid_scanned_with_every_line_dark_as_ink_is_read() -> None:
+    # Black-and-white paper, scanned: its horizontal lines all pass for ink, its vertical ones only
+    # in part. Left in, the lines through the pulses' feet made their strokes unmeasurable and the
+    # page was refused (layout_not_recognized); on other such scans the lines along a row's
+    # baseline were followed through its QRS complexes (4 dB).
+    data, page_truth = kit_style_shot(2, "bw", "scan", seed=2)
+    assert challenge_snr(digitize_image(data).signal, page_truth) >= 13.0
+
+
 def test_a_grid_whose_major_lines_look_like_its_minor_ones_is_measured_by_its_1_mm_lines() -> None:
     # Lines 1 mm apart, all alike (a dark blue grid in the darkest channel): the comb's best period
     # is 2 mm, whose own frequency holds nothing; the 5 mm pitch is five of the lines' spacing.
