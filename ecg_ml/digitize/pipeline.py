@@ -51,8 +51,11 @@ PULSE_TO_TRACE_MM = 3.0  # a row of every layout we read spans 250 mm of paper (
 RUN_ON_LEAD_S = 0.003
 # The stroke leaving a pulse breaks for 0.6-3.5 mm where most carts' stubs end (real images); for
 # 0.1-0.5 mm on some (ecg00001, ecg00053) and where blur breaks a thin trace running on from the pulse
-# (ecg_kit_style hard photos): a break that short says neither.
+# (ecg_kit_style hard photos): a break that short says neither. One under HAIR_GAP_MM (a grid line's
+# width taken out with a dark grid's lines, or blur) counts as running on: counting only unbroken
+# strokes, kit-style hard photos of record 1 were read 3 mm late (-3 dB; 3 to 7 dB now).
 CART_GAP_MM = 0.6
+HAIR_GAP_MM = 0.3
 SQUARE_PITCH = 1.2  # most a grid's px per mm may differ across and down the flattened page (square)
 MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good photos: 50 to 400)
 # Paper under this many photo pixels per mm does not resolve the 1 mm grid and the thin trace: the
@@ -951,11 +954,11 @@ def time_zero(
         for axis in axes:
             axis.shift = float(np.median(ticks))
     breaks = [stroke_break_mm(runs, p, spacing, grid.px_per_mm_x, width) for p in pulses]
-    # Half the rows or more run on unbroken, and more than show a cart's gap: the others' strokes
+    # Half the rows or more run on (unbroken), and more than show a cart's gap: the others' strokes
     # break for a few pixels only (a thin trace on a blurred photo; a tie of 2 rows in 4 was
     # read 3 mm late, below 0 dB, on such kit-style photos). One row alone does not decide: a
     # real cart's stub can touch its trace.
-    unbroken, gapped = sum(b == 0 for b in breaks), sum(b >= CART_GAP_MM for b in breaks)
+    unbroken, gapped = sum(b < HAIR_GAP_MM for b in breaks), sum(b >= CART_GAP_MM for b in breaks)
     if 2 * unbroken < len(breaks) or unbroken <= gapped:
         return pulses
     for axis in axes:

@@ -539,6 +539,13 @@ def test_a_grey_grid_scanned_with_every_line_dark_as_ink_is_read() -> None:
     assert challenge_snr(digitize_image(data).signal, page_truth) >= 13.0
 
 
+def test_a_trace_running_on_from_its_pulse_broken_by_a_hair_is_timed_from_the_edge() -> None:
+    # A hard photo: blur breaks the thin trace a pixel or two after the pulses' falling edges on
+    # some rows. Counted as a cart's stub and gap, the rows were read 3 mm late (-3 dB).
+    data, page_truth = kit_style_shot(1, "red", "hard", seed=1)
+    assert challenge_snr(digitize_image(data).signal, page_truth) >= 5.0
+
+
 def test_a_grid_whose_major_lines_look_like_its_minor_ones_is_measured_by_its_1_mm_lines() -> None:
     # Lines 1 mm apart, all alike (a dark blue grid in the darkest channel): the comb's best period
     # is 2 mm, whose own frequency holds nothing; the 5 mm pitch is five of the lines' spacing.
