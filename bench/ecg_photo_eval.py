@@ -11,7 +11,9 @@ reader would score on the first: the true lead II over the printed seconds again
 rate the app reports (measure on every digitised lead: lead II, and the other columns' leads where
 lead II is not printed) against the true 12-lead record's, on all pages and on those that print
 all 10 s in some lead (all but 50 mm/s pages, which hold 5 s), the share of pages whose rhythm
-strips are named as printed, time per image.
+strips are named as printed, time per image; and two measures of reading error that need no true
+signal (real photos have none): aVR + aVL + aVF (zero as printed), and how well the two readings of
+a lead printed twice (II in its column and as the rhythm strip) agree, in dB.
 
     python bench/ecg_photo_eval.py --per-level 24            # the figures in docs/benchmarks.md
     python bench/ecg_photo_eval.py --speed                   # 12-megapixel photos: time and peak memory
@@ -117,6 +119,7 @@ def evaluate_level(
     level: str, x: np.ndarray, count: int, seed: int, style: str = "ours"
 ) -> dict[str, object]:
     snrs, read_snrs, rs, hr_ok, failures, times, cpu_times, reasons = [], [], [], [], 0, [], [], {}
+    agreements: list[float] = []  # leads printed twice: how well the two readings agree (dB)
     hr_printed_ok: list[bool] = []
     hr_ceiling_ok: list[bool] = []  # the true printed stretch against the true 10 s: a perfect reader
     hr_whole_strip_ok: list[bool] = []  # pages that print all 10 s of lead II
@@ -147,6 +150,7 @@ def evaluate_level(
         strips_named_ok.append(result.quality["rhythm_strips"] == printed_strips)
         read_snrs.append(float(np.nanmean(snr)))
         limb_residuals.append(limb_residual_mv(result.signal))
+        agreements += result.quality["printed_twice_agreement_db"]
         rs.append(pearson(result.signal, rendered.truth))
         true_hr, read_hr = heart_rate(x[i]), heart_rate(result.signal)
         if true_hr is not None:
@@ -171,7 +175,6 @@ def evaluate_level(
             flush=True,
         )
     per_image = np.array([np.nanmean(s) for s in snrs])
-    read_only = read_snrs
     return {
         "level": level,
         "images": count,
@@ -179,8 +182,8 @@ def evaluate_level(
         "refused_reasons": reasons,
         "snr_mean_all": round(float(per_image.mean()), 2),
         "snr_median_all": round(float(np.median(per_image)), 2),
-        "snr_mean_read": round(float(np.mean(read_only)), 2) if read_only else None,
-        "snr_median_read": round(float(np.median(read_only)), 2) if read_only else None,
+        "snr_mean_read": round(float(np.mean(read_snrs)), 2) if read_snrs else None,
+        "snr_median_read": round(float(np.median(read_snrs)), 2) if read_snrs else None,
         "pearson_r_mean": round(float(np.nanmean(np.concatenate(rs))), 3) if rs else None,
         "pearson_r_per_lead": [round(float(v), 3) for v in np.nanmean(np.stack(rs), axis=0)] if rs else None,
         "hr_within_2bpm": round(float(np.mean(hr_ok)), 3) if hr_ok else None,
@@ -193,6 +196,7 @@ def evaluate_level(
         "hr_app_within_2bpm_pages_printing_10s": share_of(hr_app_whole_page_ok),
         "strips_named_as_printed": share_of(strips_named_ok),
         "limb_residual_mv_median": median_of([r for r in limb_residuals if r is not None]),
+        "printed_twice_agreement_db_median": median_of(agreements),
         "wall_seconds_per_image_mean": round(float(np.mean(times)), 3),
         "cpu_seconds_per_image_mean": round(float(np.mean(cpu_times)), 3),
     }

@@ -1,7 +1,8 @@
 """The photo digitiser on the real photos and scans of paper ECGs in ../shared/data (no
 ground-truth signal): read or refused with its reason, the layout, speed and gain it found, the
-heart rate from digitised lead II, and an overlay per read image (the trace as read drawn over the
-page) for a person to check against the paper.
+heart rate from digitised lead II, two measures of reading error (aVR + aVL + aVF, zero as
+printed; the agreement of the two readings of a lead printed twice), and an overlay per read image
+(the trace as read drawn over the page) for a person to check against the paper.
 
     python bench/ecg_photo_real.py                        # overlays in var/photo_real/
     python bench/ecg_photo_real.py --turned               # each read image turned 90, 180, 270 degrees
@@ -82,6 +83,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     read, reasons = 0, {}
     residuals: list[float] = []
+    agreements: list[float] = []
     for path in sorted(p for p in IMAGES.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         started = time.perf_counter()
         try:
@@ -95,6 +97,7 @@ def main() -> None:
         residual = limb_residual_mv(result.signal)
         if residual is not None:
             residuals.append(residual)
+        agreements += result.quality["printed_twice_agreement_db"]
         leads = int(np.isfinite(result.signal).any(axis=0).sum())
         assert result.overlay is not None
         cv2.imwrite(str(out / f"{path.stem}.png"), result.overlay)
@@ -103,13 +106,17 @@ def main() -> None:
             f"strips {','.join(result.quality['rhythm_strips']) or '-'}, "
             f"{leads} leads, quality {result.quality['score']}, HR II "
             f"{'-' if hr is None else f'{hr:.0f}'} bpm, aVR+aVL+aVF "
-            f"{'-' if residual is None else f'{residual:.3f}'} mV, {time.perf_counter() - started:.2f} s",
+            f"{'-' if residual is None else f'{residual:.3f}'} mV, printed twice agree "
+            f"{result.quality['printed_twice_agreement_db'] or '-'} dB, "
+            f"{time.perf_counter() - started:.2f} s",
             flush=True,
         )
     print(f"read {read}, refused {sum(reasons.values())} {reasons}; overlays in {out}")
     if residuals:
         each = [round(r, 3) for r in residuals]
         print(f"aVR+aVL+aVF (mV RMS, 0 if read perfectly): median {np.median(residuals):.3f}, each {each}")
+    if agreements:
+        print(f"leads printed twice, their two readings' agreement: median {np.median(agreements):.1f} dB")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ PHOTO_PROBLEMS = {
     "row_shorter_than_printed": "photo_row_shorter_than_printed",
 }
 # The digitiser's own bookkeeping, nothing a patient could act on: left out of the reading.
-PHOTO_PROBLEMS_NOT_SHOWN = frozenset({"trace_start_not_at_convention"})
+PHOTO_PROBLEMS_NOT_SHOWN = frozenset({"trace_start_not_at_convention", "rows_out_of_step"})
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ it cannot be read. Stages: decode -> light check -> paper -> flat page -> light-
 -> sharpness, grid, glare checks -> calibration pulses -> layout -> each row's trace -> samples."""
 
 import contextlib
+import itertools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +29,7 @@ from ecg_ml.digitize.grid import (
 )
 from ecg_ml.digitize.trace import (
     Pulse,
+    RowTrace,
     Runs,
     find_pulses,
     follow_row,
@@ -67,6 +69,15 @@ MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 t
 CLEAR_GRID_STRENGTH = 20.0  # ... unless the lines' comb is this clear (faint pink paper: 30)
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
 GLARE_SHARE = 0.03
+# Rows out of step (align_rows): beats sought up to ROW_LAG_S apart (real photos: up to 0.12 s),
+# linked from this alike (r; good readings 0.5-0.9), moved where more than ROW_STEP_S off (leads
+# differ: rows of different leads read right lag up to 0.02 s, ecg00002).
+ROW_LAG_S = 0.15
+ROW_LAG_MIN_R = 0.4
+ROW_STEP_S = 0.025
+# Three rows timed from their traces' first ink outvote one timed from its pulse (kit-style hard
+# photos: a trace running on from its pulse, broken by blur, reads as a cart's gap), two do not.
+GUESSED_TIME_VOTE = 0.6
 MIN_FOLLOWED = 0.75  # share of a lead's columns the trace must be followed on to be returned
 # A row whose leads were not all followed is read again in fainter ink (a thin grey trace on a small
 # photo); the reading with more leads wins.
@@ -545,7 +556,9 @@ def pulses_on_trace_rows(
                 pulses.append(own[i])
                 continue
             nearest = own[min(own, key=lambda j: abs(rows[j] - y))]
-            pulses.append(replace(nearest, y_base=y, y_top=y - (nearest.y_base - nearest.y_top)))
+            pulses.append(
+                replace(nearest, y_base=y, y_top=y - (nearest.y_base - nearest.y_top), inferred=True)
+            )
     else:
         row_px = float(np.median([b - a for a, b in ends]))
         if not ROW_MM_RANGE[0] <= row_px / grid.px_per_mm_x <= ROW_MM_RANGE[1]:
@@ -563,7 +576,14 @@ def pulses_on_trace_rows(
         else:
             height, span = ASSUMED_PULSE_MM[0] * grid.px_per_mm_y, ASSUMED_PULSE_MM[1] * edge
         pulses = [
-            Pulse(x_rise=a - before - span, x_fall=a - before, y_base=y, y_top=y - height, x_end=a - edge)
+            Pulse(
+                x_rise=a - before - span,
+                x_fall=a - before,
+                y_base=y,
+                y_top=y - height,
+                x_end=a - edge,
+                inferred=True,
+            )
             for y, a in zip(rows, starts, strict=True)
         ]
     # A row of traces that trace_rows missed (a lead's large waves keep it off its baseline) would
@@ -659,6 +679,7 @@ def with_inferred_pulse(pulses: list[Pulse], baseline: float) -> list[Pulse]:
         y_base=baseline,
         y_top=baseline - (nearest.y_base - nearest.y_top),
         x_end=nearest.x_end,
+        inferred=True,
     )
     return sorted([*pulses, inferred], key=lambda p: p.y_base)
 
@@ -840,6 +861,18 @@ class RowReading:
     shares: dict[str, float]  # per lead, the share of its columns the trace was followed on
     problems: list[str]
     points: list[np.ndarray]  # per segment read, its trace points (px, [n, 2])
+    trace: RowTrace  # the path followed, to time again (align_rows)
+
+
+@dataclass
+class RowRead:
+    """A row of the page, as read: its leads, pulse, time axis and scale."""
+
+    row: list[tuple[str, float, float]]
+    pulse: Pulse
+    axis: TimeAxis
+    px_per_mv: float
+    reading: RowReading
 
 
 def read_row(
@@ -874,9 +907,22 @@ def read_row(
     trace = follow_row(
         runs, ink, pulse.y_base, other_baselines, first, min(page_w, last + 1), reach, width, INK_THRESHOLD
     )
+    segments, shares, points = row_segments(trace, row, axis, pulse.y_base, px_per_mv, width)
+    return RowReading(segments, shares, problems, points, trace)
+
+
+def row_segments(
+    trace: RowTrace,
+    row: list[tuple[str, float, float]],
+    axis: TimeAxis,
+    baseline: float,
+    px_per_mv: float,
+    width: float,
+) -> tuple[list[tuple[str, int, int, np.ndarray]], dict[str, float], list[np.ndarray]]:
+    """A row's trace cut into its leads' stretches on the time axis, as samples."""
     t = axis.seconds(trace.x)
     point_t = axis.seconds(trace.point_x)
-    point_v = (pulse.y_base - trace.point_y) / px_per_mv
+    point_v = (baseline - trace.point_y) / px_per_mv
     # The separator tick at a column change is not the trace: leave its columns out.
     near_tick = np.zeros(len(t), dtype=bool)
     for _, boundary, _ in row[1:]:
@@ -893,7 +939,7 @@ def read_row(
         a, b = round(start * FS), min(N_SAMPLES, round(stop * FS))
         segments.append((lead, a, b, samples(point_t[usable], point_v[usable], a, b)))
         points.append(np.stack([trace.point_x[usable], trace.point_y[usable]], axis=1))
-    return RowReading(segments, shares, problems, points)
+    return segments, shares, points
 
 
 def samples(t: np.ndarray, v: np.ndarray, first: int, stop: int) -> np.ndarray:
@@ -1116,10 +1162,12 @@ def read_rows(
         for fit, pulse in zip(row_mm_of_x, pulses, strict=True)
     ]
     faint_runs: Runs | None = None  # made when a row's trace is too faint to follow (below)
+    twice: list[float] = []  # per lead printed twice: how well its two readings agree (dB)
     pulses = time_zero(runs, pulses, rows, axes, grid, spacing, width, gain)
     baselines = [p.y_base for p in pulses]
     strips = strip_leads(ink, pulses, axes, rows, layout, grid)
     rows = layout_rows(layout, TRACE_MM / speed, strips)
+    read: list[RowRead] = []
     for row, pulse, axis in zip(rows, pulses, axes, strict=True):
         px_per_mv = pulse.y_base - pulse.y_top  # the 1 mV pulse, measured where this row lies
         if abs(px_per_mv / (gain * grid.px_per_mm_y) - 1) > 0.1:
@@ -1145,11 +1193,18 @@ def read_rows(
                 fainter = reading
             if len(fainter.segments) > len(reading.segments):
                 reading = fainter
+        read.append(RowRead(row, pulse, axis, px_per_mv, reading))
+    align_rows(read, width)
+    for row_read in read:
+        reading = row_read.reading
         problems += reading.problems
         points += reading.points
         for lead, a, b, values in reading.segments:
-            # A lead printed twice (II in its column and as the rhythm strip): the longer stretch wins.
-            if np.isfinite(signal[:, LEAD[lead]]).sum() < b - a:
+            column = signal[:, LEAD[lead]]
+            if np.isfinite(column).any():  # printed twice: II in its column and as the rhythm strip
+                twice.append(round(agreement_db(column[a:b], values), 1))
+            # The longer stretch wins.
+            if np.isfinite(column).sum() < b - a:
                 signal[:, LEAD[lead]] = np.nan
                 signal[a:b, LEAD[lead]] = values
         for lead, share in reading.shares.items():
@@ -1169,5 +1224,127 @@ def read_rows(
         "px_per_mm": [round(grid.px_per_mm_x, 3), round(grid.px_per_mm_y, 3)],
         "pulse_height_mm": round(pulse_mm, 2),
         "rhythm_strips": list(strips or ()),
+        "printed_twice_agreement_db": twice,
     }
     return signal, quality, points
+
+
+def align_rows(rows: list[RowRead], width: float) -> None:
+    """Put the rows' beats back in step. A cart prints its rows at the same moments, so each QRS
+    complex falls at one time in every row; a row whose time 0 was misplaced (its pulse inferred
+    from another row's where the photo leaves rows out of line, its trace's first ink taken for
+    time 0) reads its beats early or late. The lags between pairs of rows are measured on their
+    beats (beat_lag) and solved for each row's (row_lags); the consensus is their median, a row
+    timed from a guess (its pulse inferred, its trace's first ink) weighing GUESSED_TIME_VOTE, one
+    timed from its own pulse 1; a row more than ROW_STEP_S off it is timed again onto it."""
+    envelopes = [beat_envelope(r.reading.segments) for r in rows]
+    lags: dict[tuple[int, int], tuple[float, float]] = {}
+    for i, j in itertools.combinations(range(len(rows)), 2):
+        first, second = envelopes[i], envelopes[j]
+        # Two rows that print the same lead (II in its column and as the rhythm strip) are timed on
+        # it alone: different leads' QRS complexes peak up to 0.02 s apart, one lead's do not.
+        spans = [
+            (max(a, c), min(b, d))
+            for lead, a, b, _ in rows[i].reading.segments
+            for other, c, d, _ in rows[j].reading.segments
+            if lead == other
+        ]
+        if spans:
+            window = np.zeros(N_SAMPLES, dtype=bool)
+            for a, b in spans:
+                window[a:b] = True
+            first, second = np.where(window, first, np.nan), np.where(window, second, np.nan)
+        found = beat_lag(first, second)
+        if found is not None:
+            lags[i, j], lags[j, i] = found, (-found[0], found[1])
+    if not lags:
+        return
+    late = row_lags(lags, len(rows))
+    votes = sorted(
+        (lag, 1.0 if timed_by_own_pulse(rows[i]) else GUESSED_TIME_VOTE) for i, lag in late.items()
+    )
+    weights = np.cumsum([weight for _, weight in votes])
+    consensus = votes[int(np.searchsorted(weights, weights[-1] / 2))][0]  # the weighted median
+    for i, lag in late.items():
+        off = (lag - consensus) / FS
+        row = rows[i]
+        if abs(off) < ROW_STEP_S:
+            continue
+        row.axis.shift += off
+        segments, shares, points = row_segments(
+            row.reading.trace, row.row, row.axis, row.pulse.y_base, row.px_per_mv, width
+        )
+        problems = [*row.reading.problems, "rows_out_of_step"]
+        row.reading = replace(row.reading, segments=segments, shares=shares, points=points, problems=problems)
+
+
+def row_lags(lags: dict[tuple[int, int], tuple[float, float]], count: int) -> dict[int, float]:
+    """Each row's lag (samples, up to a common constant) from the lags measured between pairs of
+    rows, by least squares weighted by how alike each pair is: every pair's measurement counts,
+    not only those with one row. Only the rows linked to the best linked row (by a chain of pairs)
+    take part."""
+    reference = max(range(count), key=lambda i: sum(r for (a, _), (_, r) in lags.items() if a == i))
+    linked, frontier = {reference}, [reference]
+    while frontier:
+        i = frontier.pop()
+        for a, b in lags:
+            if a == i and b not in linked:
+                linked.add(b)
+                frontier.append(b)
+    order = sorted(linked)
+    pairs = [(a, b, lag, r) for (a, b), (lag, r) in lags.items() if a < b and a in linked]
+    system = np.zeros((len(pairs) + 1, len(order)))
+    target = np.zeros(len(pairs) + 1)
+    for k, (a, b, lag, r) in enumerate(pairs):
+        system[k, order.index(a)], system[k, order.index(b)], target[k] = r, -r, r * lag
+    system[-1] = 1.0  # the common constant: any, the consensus sets it
+    solution = np.linalg.lstsq(system, target, rcond=None)[0]
+    return {i: float(v) for i, v in zip(order, solution, strict=True)}
+
+
+def timed_by_own_pulse(row: RowRead) -> bool:
+    return not row.pulse.inferred and "trace_start_not_at_convention" not in row.reading.problems
+
+
+def beat_envelope(segments: list[tuple[str, int, int, np.ndarray]]) -> np.ndarray:
+    """A row's activity over the 10 s (NaN where it is not read): each lead's absolute slope,
+    smoothed over 20 ms and scaled to its 95th percentile, so that every lead's QRS complexes
+    stand out alike."""
+    envelope = np.full(N_SAMPLES, np.nan)
+    for _, a, b, values in segments:
+        slope = np.abs(np.diff(values.astype(np.float64), prepend=values[0]))
+        slope = np.convolve(slope, np.ones(10) / 10, mode="same")
+        scale = float(np.percentile(slope, 95))
+        envelope[a:b] = slope / scale if scale > 0 else 0.0
+    return envelope
+
+
+def beat_lag(first: np.ndarray, second: np.ndarray) -> tuple[float, float] | None:
+    """By how many samples the first row's beats fall later than the second's, and how alike the
+    two envelopes are there (Pearson r): the best lag within ROW_LAG_S, None where no lag makes
+    them alike (ROW_LAG_MIN_R) or they overlap for less than a second."""
+    n, most = len(first), round(ROW_LAG_S * FS)
+    best: tuple[float, float] | None = None
+    for lag in range(-most, most + 1):
+        x = first[lag:] if lag >= 0 else first[: n + lag]
+        y = second[: n - lag] if lag >= 0 else second[-lag:]
+        both = np.isfinite(x) & np.isfinite(y)
+        if both.sum() < FS:
+            continue
+        x, y = x[both] - x[both].mean(), y[both] - y[both].mean()
+        norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
+        r = float((x * y).sum()) / norm if norm > 0 else 0.0
+        if best is None or r > best[1]:
+            best = (float(lag), r)
+    return best if best is not None and best[1] >= ROW_LAG_MIN_R else None
+
+
+def agreement_db(first: np.ndarray, second: np.ndarray) -> float:
+    """How alike two readings of the same stretch of a lead are, the Challenge's way: the mean
+    power of the two against that of their difference (dB), over the samples both hold."""
+    both = np.isfinite(first) & np.isfinite(second)
+    if both.sum() < FS // 2:
+        return float("nan")
+    power = float(np.mean((first[both].astype(np.float64) ** 2 + second[both].astype(np.float64) ** 2) / 2))
+    error = float(np.mean((first[both].astype(np.float64) - second[both]) ** 2))
+    return float(10 * np.log10(max(power, 1e-12) / max(error, 1e-12)))

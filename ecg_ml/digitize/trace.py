@@ -26,6 +26,7 @@ class Pulse:
     y_base: float  # centre of the baseline stroke
     y_top: float  # centre of the top stroke
     x_end: float  # right end of the pulse's trailing stub
+    inferred: bool = False  # not found on its row: placed where another row's is, or its trace begins
 
 
 @dataclass

@@ -17,6 +17,7 @@ from scipy.signal import find_peaks
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
 from ecg_ml.digitize.grid import Grid, _comb_period, profile_to_mm
+from ecg_ml.digitize.pipeline import N_SAMPLES, beat_envelope, beat_lag, row_lags
 from ecg_ml.digitize.trace import Pulse, _drop_detours, in_one_column, pulse_gain_and_speed, pulse_speed
 from ecg_ml.errors import UnreadablePhoto
 from ecg_ml.measure import measure
@@ -468,6 +469,35 @@ def test_cli_writes_an_overlay_of_the_trace_read(tmp_path: Path) -> None:
     drawn = cv2.imread(str(overlay))
     green = (drawn[..., 1] > 150) & (drawn[..., 0] < 60) & (drawn[..., 2] < 60)
     assert green.sum() > 10_000  # the trace points of twelve leads
+
+
+def test_rows_read_out_of_step_are_timed_again_on_their_beats() -> None:
+    # ecg00044: the rhythm strip starts further from its pulse than the cart's other rows, and its
+    # first ink was taken for time 0: its beats fell 40 ms before the same beats of lead II's
+    # column. The two readings of lead II agreed at -1.3 dB; put back in step, at 5 dB.
+    result = digitize_image((REAL_PHOTOS / "ecg00044.jpg").read_bytes())
+    assert "rows_out_of_step" in result.quality["problems"]
+    assert result.quality["printed_twice_agreement_db"][0] >= 4.0
+
+
+def test_the_lag_between_two_rows_is_read_from_their_beats() -> None:
+    beats = np.zeros(N_SAMPLES)
+    beats[np.arange(300, N_SAMPLES - 100, 420)] = 1.0  # R waves, 71 bpm
+    qrs = np.convolve(beats, np.hanning(40), mode="same")
+    early = beat_envelope([("II", 0, N_SAMPLES, qrs.astype(np.float32))])
+    late = beat_envelope([("V1", 0, N_SAMPLES, np.roll(qrs, 30).astype(np.float32))])
+    lag, alike = beat_lag(late, early) or (None, 0.0)
+    assert lag == 30 and alike > 0.99
+    assert beat_lag(late, np.full(N_SAMPLES, np.nan)) is None  # nothing read together
+
+    # Lags measured between pairs of rows, each pair once each way: rows 1 and 2 lie 20 and 50
+    # samples behind row 0, measured with some error; row 3 is linked to no other row.
+    measured = {(0, 1): (-21.0, 0.9), (0, 2): (-50.0, 0.8), (1, 2): (-29.0, 0.7)}
+    lags = {**measured, **{(b, a): (-lag, r) for (a, b), (lag, r) in measured.items()}}
+    solved = row_lags(lags, count=4)
+    assert sorted(solved) == [0, 1, 2]
+    assert solved[1] - solved[0] == pytest.approx(20.5, abs=1.0)
+    assert solved[2] - solved[0] == pytest.approx(50.0, abs=1.0)
 
 
 def test_a_real_photo_with_its_pulses_at_the_rows_right_ends_is_read() -> None:
