@@ -1234,9 +1234,10 @@ def align_rows(rows: list[RowRead], width: float) -> None:
     complex falls at one time in every row; a row whose time 0 was misplaced (its pulse inferred
     from another row's where the photo leaves rows out of line, its trace's first ink taken for
     time 0) reads its beats early or late. The lags between pairs of rows are measured on their
-    beats (beat_lag) and solved for each row's (row_lags); the consensus is their median, a row
-    timed from a guess (its pulse inferred, its trace's first ink) weighing GUESSED_TIME_VOTE, one
-    timed from its own pulse 1; a row more than ROW_STEP_S off it is timed again onto it."""
+    beats (beat_lag) and solved for each row's (row_lags); a majority of the rows agreeing on a lag
+    (majority_lag: a row timed from a guess, its pulse inferred or its trace's first ink, has
+    GUESSED_TIME_VOTE, one timed from its own pulse 1) times the rows more than ROW_STEP_S off it
+    again onto it."""
     envelopes = [beat_envelope(r.reading.segments) for r in rows]
     lags: dict[tuple[int, int], tuple[float, float]] = {}
     for i, j in itertools.combinations(range(len(rows)), 2):
@@ -1260,11 +1261,10 @@ def align_rows(rows: list[RowRead], width: float) -> None:
     if not lags:
         return
     late = row_lags(lags, len(rows))
-    votes = sorted(
-        (lag, 1.0 if timed_by_own_pulse(rows[i]) else GUESSED_TIME_VOTE) for i, lag in late.items()
-    )
-    weights = np.cumsum([weight for _, weight in votes])
-    consensus = votes[int(np.searchsorted(weights, weights[-1] / 2))][0]  # the weighted median
+    votes = {i: 1.0 if timed_by_own_pulse(rows[i]) else GUESSED_TIME_VOTE for i in late}
+    consensus = majority_lag(late, votes)
+    if consensus is None:
+        return
     for i, lag in late.items():
         off = (lag - consensus) / FS
         row = rows[i]
@@ -1300,6 +1300,21 @@ def row_lags(lags: dict[tuple[int, int], tuple[float, float]], count: int) -> di
     system[-1] = 1.0  # the common constant: any, the consensus sets it
     solution = np.linalg.lstsq(system, target, rcond=None)[0]
     return {i: float(v) for i, v in zip(order, solution, strict=True)}
+
+
+def majority_lag(late: dict[int, float], votes: dict[int, float]) -> float | None:
+    """The lag (samples) the rows agree on: the rows within ROW_STEP_S of one row's lag that hold
+    the most votes, where they hold more than half of all (their vote-weighted mean lag); None
+    where no rows do (two rows in four each way: which pair is right cannot be told)."""
+    step = ROW_STEP_S * FS
+    best: list[int] = []
+    for centre in late.values():
+        near = [i for i, lag in late.items() if abs(lag - centre) <= step]
+        if sum(votes[i] for i in near) > sum(votes[i] for i in best):
+            best = near
+    if sum(votes[i] for i in best) <= sum(votes.values()) / 2:
+        return None
+    return float(sum(votes[i] * late[i] for i in best) / sum(votes[i] for i in best))
 
 
 def timed_by_own_pulse(row: RowRead) -> bool:
