@@ -1274,8 +1274,8 @@ def align_rows(rows: list[RowRead], width: float) -> None:
         segments, shares, points = row_segments(
             row.reading.trace, row.row, row.axis, row.pulse.y_base, row.px_per_mv, width
         )
-        problems = [*row.reading.problems, "rows_out_of_step"]
-        row.reading = replace(row.reading, segments=segments, shares=shares, points=points, problems=problems)
+        row.reading.problems.append("rows_out_of_step")
+        row.reading = replace(row.reading, segments=segments, shares=shares, points=points)
 
 
 def row_lags(lags: dict[tuple[int, int], tuple[float, float]], count: int) -> dict[int, float]:
