@@ -130,7 +130,9 @@ class DigitizedECG:
     """signal: float32 [5000, 12] mV at fs = 500 Hz over the printed 10 s, STANDARD_LEADS order, NaN
     where a lead is not printed. quality: score 0..1 (share of the printed trace followed), the
     named problems met on the way, leads_not_read, rhythm_strips (the strips' leads, as read from
-    the names printed on the page), turned_deg (the clockwise turn the photo was read at)."""
+    the names printed on the page), printed_twice_agreement_db (per lead printed twice, lead II in
+    its column and as the rhythm strip: how well its two readings agree, dB), turned_deg (the
+    clockwise turn the photo was read at)."""
 
     signal: np.ndarray
     fs: float
@@ -1304,8 +1306,9 @@ def row_lags(lags: dict[tuple[int, int], tuple[float, float]], count: int) -> di
 
 def majority_lag(late: dict[int, float], votes: dict[int, float]) -> float | None:
     """The lag (samples) the rows agree on: the rows within ROW_STEP_S of one row's lag that hold
-    the most votes, where they hold more than half of all (their vote-weighted mean lag); None
-    where no rows do (two rows in four each way: which pair is right cannot be told)."""
+    the most votes, where they hold more than half of the votes of all rows given (their
+    vote-weighted mean lag); None where no rows do (two rows in four each way: which pair is
+    right cannot be told)."""
     step = ROW_STEP_S * FS
     best: list[int] = []
     for centre in late.values():
