@@ -111,6 +111,10 @@ USUAL_POLARITY = {"I": 1, "II": 1, "aVR": -1, "V5": 1, "V6": 1}  # the QRS's mai
 # of it turned 180 degrees kept its upside-down reading). The upright real pages that read both ways
 # up: only ecg00003.
 POLARITY_MARGIN = 1
+# Where the polarity ties, the way up whose lead printed twice agrees better by this much is taken
+# (ecg00003 since its upside-down reading's rows are put in step: 4 and 4 leads; lead II agrees at
+# 2.1 dB upright, 0.1 upside down).
+ORIENTATION_AGREEMENT_DB = 1.0
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 # The rhythm strips of a page as most carts print them; GE's carts print a 3x4+3 page's as V1, II,
 # V5, and some carts a 3x4+1 page's as V1 or V5: strip_leads reads which from the page.
@@ -254,10 +258,19 @@ def right_way_up(image: np.ndarray, degrees: int, result: DigitizedECG, overlay:
         other = read_photo(turned(image, degrees + 180), _Clock(), overlay)
     except UnreadablePhoto:
         return result
-    if usual_polarity(other.signal) < usual_polarity(result.signal) + POLARITY_MARGIN:
+    mine, theirs = usual_polarity(result.signal), usual_polarity(other.signal)
+    if theirs < mine + POLARITY_MARGIN and not (theirs == mine and agrees_better(other, result)):
         return result
     other.quality["turned_deg"] = (degrees + 180) % 360
     return other
+
+
+def agrees_better(first: DigitizedECG, second: DigitizedECG) -> bool:
+    """Whether the lead printed twice agrees with itself better, by ORIENTATION_AGREEMENT_DB, read
+    as `first` than as `second`: a page read the wrong way up takes two different leads for the
+    two printings of lead II."""
+    a, b = first.quality["printed_twice_agreement_db"], second.quality["printed_twice_agreement_db"]
+    return bool(a) and bool(b) and float(np.mean(a)) >= float(np.mean(b)) + ORIENTATION_AGREEMENT_DB
 
 
 def usual_polarity(signal: np.ndarray) -> int:
