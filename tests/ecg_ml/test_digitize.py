@@ -547,32 +547,22 @@ def test_a_grid_as_dark_as_the_trace_is_not_taken_for_it(grid: str) -> None:
     assert challenge_snr(digitize_image(data).signal, page_truth) >= 12.0
 
 
-def kit_style_shot(ecg_id: int, grid: str, level: str, seed: int) -> tuple[bytes, np.ndarray]:
-    """Test record `ecg_id` printed in ecg-image-kit's style on one of its papers, then
-    photographed (bench/ecg_photo_render.py's distortions at `level`), as JPEG, with its truth."""
-    kit_style_page(grid)  # puts bench/ on the path
-    from ecg_kit_style import render_kit_page  # noqa: PLC0415
-    from ecg_photo_render import PrintSettings, _wfdb_signal, photograph, truth_of  # noqa: PLC0415
-
-    signal = _wfdb_signal(ecg_id)
-    photo = photograph(render_kit_page(signal, grid, grey=0.1), level, np.random.default_rng(seed))
-    data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-    return data, truth_of(signal, PrintSettings(layout="3x4+1"))
-
-
 def test_a_grey_grid_scanned_with_every_line_dark_as_ink_is_read() -> None:
     # Black-and-white paper, scanned: its horizontal lines all pass for ink, its vertical ones only
     # in part. Left in, the lines through the pulses' feet made their strokes unmeasurable and the
     # page was refused (layout_not_recognized); on other such scans the lines along a row's
     # baseline were followed through its QRS complexes (4 dB).
-    data, page_truth = kit_style_shot(2, "bw", "scan", seed=2)
+    kit_style_page("bw")  # puts bench/ on the path
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
+
+    data, page_truth = kit_style_photo("bw", seed=2, signal=_wfdb_signal(2), level="scan", quality=95)
     assert challenge_snr(digitize_image(data).signal, page_truth) >= 13.0
 
 
 def test_a_trace_running_on_from_its_pulse_broken_by_a_hair_is_timed_from_the_edge() -> None:
     # A hard photo: blur breaks the thin trace a pixel or two after the pulses' falling edges on
     # some rows. Counted as a cart's stub and gap, the rows were read 3 mm late (-3 dB).
-    data, page_truth = kit_style_shot(1, "red", "hard", seed=1)
+    data, page_truth = kit_style_photo("red", seed=1, level="hard", quality=95)
     assert challenge_snr(digitize_image(data).signal, page_truth) >= 5.0
 
 
@@ -646,16 +636,18 @@ def test_pulses_whose_falling_stroke_runs_on_down_into_the_trace_are_found() -> 
     assert challenge_snr(result.signal, page_truth) >= 13.0
 
 
-def kit_style_photo(grid: str, seed: int, signal: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
-    """An easy photo (bench/ecg_photo_render.py's distortions, JPEG) of record 00001, or `signal`,
-    printed in ecg-image-kit's style on one of its papers, with its truth."""
+def kit_style_photo(
+    grid: str, seed: int, signal: np.ndarray | None = None, level: str = "easy", quality: int = 90
+) -> tuple[bytes, np.ndarray]:
+    """A photo (bench/ecg_photo_render.py's distortions at `level`, JPEG at `quality`) of record
+    00001, or `signal`, printed in ecg-image-kit's style on one of its papers, with its truth."""
     kit_style_page(grid)  # puts bench/ on the path
     from ecg_kit_style import render_kit_page  # noqa: PLC0415
     from ecg_photo_render import PrintSettings, _wfdb_signal, photograph, truth_of  # noqa: PLC0415
 
     signal = _wfdb_signal(1) if signal is None else signal
-    photo = photograph(render_kit_page(signal, grid, grey=0.1), "easy", np.random.default_rng(seed))
-    data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    photo = photograph(render_kit_page(signal, grid, grey=0.1), level, np.random.default_rng(seed))
+    data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
     return data, truth_of(signal, PrintSettings(layout="3x4+1"))
 
 
