@@ -1376,6 +1376,7 @@ def agreement_db(first: np.ndarray, second: np.ndarray) -> float:
     both = np.isfinite(first) & np.isfinite(second)
     if both.sum() < FS // 2:
         return float("nan")
-    power = float(np.mean((first[both].astype(np.float64) ** 2 + second[both].astype(np.float64) ** 2) / 2))
-    error = float(np.mean((first[both].astype(np.float64) - second[both]) ** 2))
+    x, y = first[both].astype(np.float64), second[both].astype(np.float64)
+    power = float(np.mean((x**2 + y**2) / 2))
+    error = float(np.mean((x - y) ** 2))
     return float(10 * np.log10(max(power, 1e-12) / max(error, 1e-12)))
