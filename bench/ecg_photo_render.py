@@ -41,7 +41,8 @@ TRACE_START_MM = GRID_MM[0] + 16.0  # x of time 0
 PULSE_TO_TRACE_MM = 2.0  # gap between the pulse's trailing stub and the trace
 PULSE_STUB_MM = 1.0
 LEVELS = ("scan", "easy", "hard")
-STRIPS = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}  # the rhythm strips each layout prints
+# The rhythm strips each layout prints (3x4+2 only in tests: the bench's set keeps its layouts).
+STRIPS = {"3x4+1": ("II",), "3x4+2": ("V1", "II"), "3x4+3": ("II", "V1", "V5")}
 
 # BGR minor / major line colours of the paper kinds we print on.
 GRID_COLOURS = {
@@ -59,7 +60,7 @@ COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF
 
 @dataclass(frozen=True)
 class PrintSettings:
-    layout: str = "3x4+1"  # "3x4+1", "3x4+3", "6x2"
+    layout: str = "3x4+1"  # "3x4+1", "3x4+2", "3x4+3", "6x2"
     speed: float = 25.0  # mm/s
     gain: float = 10.0  # mm/mV
     grid: str = "pink"

@@ -89,7 +89,7 @@ PULSE_WIDEN_MM = 1.0  # third look for pulses: strokes widened (0.5 too little, 
 PULSE_FAINT_INK = (0.32, 0.26, 0.2)
 
 LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
-LAYOUT_ROWS = (3, 4, 6)  # rows of the layouts read (detect_layout)
+LAYOUT_ROWS = (3, 4, 5, 6)  # rows of the layouts read (detect_layout)
 # Rows of traces found from the traces alone (trace_rows): ink within 0.75 mm of the baseline on this
 # share of the page's width, at least TRACE_ROW_QUARTER in each quarter of it (a line of printed
 # text covers only part of the width), away from the page's top and bottom edges.
@@ -117,8 +117,9 @@ POLARITY_MARGIN = 1
 ORIENTATION_AGREEMENT_DB = 1.0
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 # The rhythm strips of a page as most carts print them; GE's carts print a 3x4+3 page's as V1, II,
-# V5, and some carts a 3x4+1 page's as V1 or V5: strip_leads reads which from the page.
-STRIPS = {"3x4+1": ("II",), "3x4+3": ("II", "V1", "V5")}
+# V5, and some carts a 3x4+1 page's as V1 or V5: strip_leads reads which from the page. Two strips:
+# V1 and II as ecg00004 prints them (GE's order without V5).
+STRIPS = {"3x4+1": ("II",), "3x4+2": ("V1", "II"), "3x4+3": ("II", "V1", "V5")}
 STRIPS_GE = ("V1", "II", "V5")
 # A row's printed lead name is looked for from 1 mm before its pulse to 14 mm after it (at a column
 # change: from 0.5 mm before it to 12 mm after), 12 mm above and below its baseline: ink marks
@@ -815,14 +816,16 @@ def detect_layout(
     width: float,
     speed: float,
 ) -> str:
-    """The layout from the number of rows; six rows are 3x4 + three rhythm strips or 6x2, told
-    apart by the column-change ticks: at 1/4 and 3/4 of the top rows (3x4) against 1/2 of the
-    bottom rows (6x2), each share of the ticks that could be there."""
+    """The layout from the number of rows: 3x4 with no, one or two rhythm strips; six rows are 3x4 +
+    three rhythm strips or 6x2, told apart by the column-change ticks: at 1/4 and 3/4 of the top
+    rows (3x4) against 1/2 of the bottom rows (6x2), each share of the ticks that could be there."""
     rows = len(pulses)
     if rows == 3:
         return "3x4"
     if rows == 4:
         return "3x4+1"
+    if rows == 5:
+        return "3x4+2"
     if rows == 6:
         duration = TRACE_MM / speed
         columns = np.arange(len(runs.offsets) - 1, dtype=np.float64)
@@ -1123,8 +1126,9 @@ def strip_leads(
     row 2's start (II), at row 1's third column (V1) and row 2's fourth (V5), in the cart's own
     font and place, are looked for at each strip's start. A 3x4+3 page whose middle strip's
     name is clearly II is GE's V1, II, V5 (ecg00002, 00006, 00053); a 3x4+1 strip whose name is
-    clearly V1 or V5 is that lead (ecg00009). An unclear match keeps the layout's usual order;
-    None for a layout without strips."""
+    clearly V1 or V5 is that lead (ecg00009); each of a 3x4+2 page's two strips is the lead its
+    name clearly is, the others the usual names left over. An unclear match keeps the layout's
+    usual order; None for a layout without strips."""
     if layout not in STRIPS:
         return None
     ppm = grid.px_per_mm_x
@@ -1146,12 +1150,21 @@ def strip_leads(
             return STRIPS_GE
         return STRIPS[layout]
     known |= {"V1": at_column(0, rows[0][2][1]), "V5": at_column(1, rows[1][3][1])}
-    scores = {name: names_match(marks, strips[0], shift) for name, marks in known.items()}
-    best = max(scores, key=lambda name: scores[name])
-    runner_up = max(score for name, score in scores.items() if name != best)
-    if best != "II" and scores[best] >= LABEL_MATCH and scores[best] - runner_up >= LABEL_MARGIN:
-        return (best,)
-    return STRIPS[layout]
+
+    def clear_name(strip: np.ndarray | None) -> str | None:
+        scores = {name: names_match(marks, strip, shift) for name, marks in known.items()}
+        best = max(scores, key=lambda name: scores[name])
+        runner_up = max(score for name, score in scores.items() if name != best)
+        return best if scores[best] >= LABEL_MATCH and scores[best] - runner_up >= LABEL_MARGIN else None
+
+    if layout == "3x4+2":
+        # Each strip its clearly printed name; the others the usual names left, in their order.
+        clear = [clear_name(strip) for strip in strips]
+        left = iter(name for name in STRIPS[layout] if name not in clear)
+        names = tuple(name or next(left) for name in clear)
+        return names if len(set(names)) == len(names) else STRIPS[layout]
+    name = clear_name(strips[0])
+    return (name,) if name is not None and name != "II" else STRIPS[layout]
 
 
 def read_rows(
