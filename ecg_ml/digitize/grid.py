@@ -209,9 +209,11 @@ def x_to_mm(lines: np.ndarray, grid: "Grid", band: tuple[int, int] | None = None
     pitch: one of them slipped a line somewhere. Dark blue and dark green paper: a comb of every
     fourth or sixth line fits the major lines' windows as well (rows read 4-9 % fast); a faint
     1 mm grid on a hard photo: the 1 mm lines' fit slips (5 % slow). `lines`: the line view with
-    the trace's pixels set to 0."""
+    the trace's pixels set to 0. None where too few lines fit, or the band lies off the page."""
     h = lines.shape[0]
     top, bottom = band if band is not None else (h // 10, h - h // 10)
+    if min(bottom, h) <= max(top, 0):
+        return None  # a band off the page: a row's pulse inferred beyond its edge (a turned reading)
     return profile_to_mm(lines[top:bottom].mean(axis=0), grid.px_per_mm_x)
 
 

@@ -5,6 +5,7 @@ the hand-over to ecg_ml.analyze."""
 
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -16,7 +17,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
-from ecg_ml.digitize.grid import Grid, _comb_period, profile_to_mm
+from ecg_ml.digitize.grid import Grid, _comb_period, profile_to_mm, x_to_mm
 from ecg_ml.digitize.pipeline import N_SAMPLES, beat_envelope, beat_lag, row_lags
 from ecg_ml.digitize.trace import Pulse, _drop_detours, in_one_column, pulse_gain_and_speed, pulse_speed
 from ecg_ml.errors import UnreadablePhoto
@@ -735,6 +736,19 @@ def test_a_row_whose_major_lines_slip_is_timed_by_its_1_mm_lines() -> None:
     assert fit is not None
     length_mm = np.polyval(fit, len(profile) - 1) - np.polyval(fit, 0)
     assert length_mm == pytest.approx((len(profile) - 1) / px_per_mm, rel=0.01)
+
+
+def test_a_row_band_off_the_page_has_no_time_scale_of_its_own() -> None:
+    # A pulse inferred beyond the page's edge on a turned reading put its row's band of pixel rows
+    # off the page: the mean of no rows (NaN, with a RuntimeWarning) was fitted.
+    lines = np.zeros((200, 400), np.float32)
+    lines[:, ::8] = 1.0  # a 1 mm grid at 8 px/mm
+    grid = Grid(8.0, 8.0, 50.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert x_to_mm(lines, grid, (230, 200)) is None
+        assert x_to_mm(lines, grid, (-40, -5)) is None
+        assert x_to_mm(lines, grid, (20, 180)) is not None
 
 
 def test_a_refused_photo_read_turned_with_leads_missing_stays_refused() -> None:
