@@ -66,7 +66,10 @@ MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good ph
 MIN_PHOTO_PX_PER_MM = 2.2
 GRID_LINE_LEVEL = 0.08  # relative darkness from which a pixel counts as on a grid line
 MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 to 30 %) ...
-CLEAR_GRID_STRENGTH = 20.0  # ... unless the lines' comb is this clear (faint pink paper: 30)
+CLEAR_GRID_STRENGTH = 20.0  # ... unless the lines' comb is this clear (faint pink paper: 30) ...
+# ... or fairly clear on a faint grid that still covers some of the page (ecg-image-kit's pink
+# paper photographed with a colour cast: comb 16-19, 4 % of the page; no grid: 4, 2 %).
+FAINT_GRID = (15.0, 0.03)  # comb strength, share of the page on lines
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
 GLARE_SHARE = 0.03
 # Rows out of step (align_rows): beats sought up to ROW_LAG_S apart (real photos: up to 0.12 s),
@@ -768,10 +771,13 @@ def _centre(a: np.ndarray) -> np.ndarray:
 def check_grid(grid: Grid, corners: np.ndarray, views: Views, mask: np.ndarray) -> None:
     """No grid found (no_grid), or paper too small in the photo to read (too_small). Few pixels on
     grid lines and no clear comb: no grid; few, but a clear comb: a grid of faint lines (pink paper
-    whose 1 mm lines are nearly white, 3-5 % of the page on a photo)."""
+    whose 1 mm lines are nearly white, 3-5 % of the page on a photo); a fairly clear comb over 3 %
+    of the page or more (FAINT_GRID) as well."""
     if grid.strength < MIN_GRID_STRENGTH:
         raise UnreadablePhoto(feedback.NO_GRID)
-    if grid_line_share(views, mask) < MIN_GRID_LINE_SHARE and grid.strength < CLEAR_GRID_STRENGTH:
+    share = grid_line_share(views, mask)
+    faint_but_clear = grid.strength >= FAINT_GRID[0] and share >= FAINT_GRID[1]
+    if share < MIN_GRID_LINE_SHARE and grid.strength < CLEAR_GRID_STRENGTH and not faint_but_clear:
         raise UnreadablePhoto(feedback.NO_GRID)
     if page.photo_px_per_mm(corners, grid.px_per_mm_x) < MIN_PHOTO_PX_PER_MM:
         raise UnreadablePhoto(feedback.TOO_SMALL)

@@ -691,6 +691,14 @@ def kit_style_photo(
     return data, truth_of(signal, PrintSettings(layout="3x4+1"))
 
 
+def test_a_faint_pink_grid_with_a_fairly_clear_comb_is_read() -> None:
+    # ecg-image-kit's pink paper under a colour cast: 4 % of the page on lines and a comb of 16-19,
+    # short of both no_grid gates (5 %, 20): a readable photo was refused as no_grid.
+    data, page_truth = kit_style_photo("pink", seed=8)
+    result = digitize_image(data)
+    assert challenge_snr(result.signal, page_truth) >= 13.0
+
+
 def test_a_dark_blue_grid_misread_at_a_multiple_of_its_pitch_is_read_at_its_1_mm_lines() -> None:
     # Major lines hardly darker than the minor ones: the 5 mm comb locked onto 1.6x the pitch, the
     # pulses' height then fit no gain, and the photo was refused (layout_not_recognized).
