@@ -69,15 +69,14 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
     vertical_lines, horizontal_lines = (
         float(np.median([_lines_on(cover > DARK_GRID_COVER) for _, cover in bands])) for bands in covers
     )
-    if vertical_lines >= DARK_GRID_LINES:
-        vertical_cover = DARK_GRID_COVER
-    elif horizontal_lines >= DARK_GRID_ALL_LINES:
-        # A grey grid scanned: every horizontal line passes for ink, the vertical ones (drawn between
-        # two columns of pixels, lighter) only in part. Left in, the lines on a row's baseline were
-        # followed through its QRS complexes (ecg_kit_style's black-and-white scans: 4 dB).
-        vertical_cover = DARK_GRID_PART_COVER
-    else:
+    # Too few vertical lines pass for ink: a dark grid only as a grey grid scanned, whose every
+    # horizontal line passes for ink and the vertical ones (drawn between two columns of pixels,
+    # lighter) only in part. Left in, the lines on a row's baseline were followed through its QRS
+    # complexes (ecg_kit_style's black-and-white scans: 4 dB).
+    grey_scan = vertical_lines < DARK_GRID_LINES
+    if grey_scan and horizontal_lines < DARK_GRID_ALL_LINES:
         return 1.0, None
+    vertical_cover = DARK_GRID_PART_COVER if grey_scan else DARK_GRID_COVER
     vertical, horizontal = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
     axes = zip(covers, (vertical, horizontal.T), (vertical_cover, DARK_GRID_COVER), strict=True)
     for bands, found, cover in axes:
@@ -90,7 +89,7 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
     # crosses them is a few per cent of those pixels, and darker; the margin is JPEG's noise. Lines
     # as dark as the trace elsewhere are the trace (tall QRS complexes in the same columns on every
     # row of a fast rhythm).
-    measured = vertical if vertical_cover == DARK_GRID_COVER else horizontal
+    measured = horizontal if grey_scan else vertical
     level = float(np.percentile(ink[measured & (ink > INK_THRESHOLD)], 90)) + DARK_GRID_MARGIN
     elsewhere = ink[~on_lines & (ink > INK_THRESHOLD)]  # none on a blank sheet of dark grid
     if elsewhere.size and level + DARK_GRID_MARGIN > np.percentile(elsewhere, 95):

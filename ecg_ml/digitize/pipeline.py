@@ -69,7 +69,8 @@ MIN_GRID_LINE_SHARE = 0.05  # share of the paper on grid lines (1 mm grids: 15 t
 CLEAR_GRID_STRENGTH = 20.0  # ... unless the lines' comb is this clear (faint pink paper: 30) ...
 # ... or fairly clear on a faint grid that still covers some of the page (ecg-image-kit's pink
 # paper photographed with a colour cast: comb 16-19, 4 % of the page; no grid: 4, 2 %).
-FAINT_GRID = (15.0, 0.03)  # comb strength, share of the page on lines
+FAINT_GRID_STRENGTH = 15.0
+FAINT_GRID_SHARE = 0.03
 MIN_SHARPNESS = 0.25  # sharp photos 0.4 to 0.55, unreadably blurred ones below 0.2
 GLARE_SHARE = 0.03
 # Rows out of step (align_rows): beats sought up to ROW_LAG_S apart (real photos: up to 0.12 s),
@@ -772,11 +773,11 @@ def check_grid(grid: Grid, corners: np.ndarray, views: Views, mask: np.ndarray) 
     """No grid found (no_grid), or paper too small in the photo to read (too_small). Few pixels on
     grid lines and no clear comb: no grid; few, but a clear comb: a grid of faint lines (pink paper
     whose 1 mm lines are nearly white, 3-5 % of the page on a photo); a fairly clear comb over 3 %
-    of the page or more (FAINT_GRID) as well."""
+    of the page or more (FAINT_GRID_STRENGTH, FAINT_GRID_SHARE) as well."""
     if grid.strength < MIN_GRID_STRENGTH:
         raise UnreadablePhoto(feedback.NO_GRID)
     share = grid_line_share(views, mask)
-    faint_but_clear = grid.strength >= FAINT_GRID[0] and share >= FAINT_GRID[1]
+    faint_but_clear = grid.strength >= FAINT_GRID_STRENGTH and share >= FAINT_GRID_SHARE
     if share < MIN_GRID_LINE_SHARE and grid.strength < CLEAR_GRID_STRENGTH and not faint_but_clear:
         raise UnreadablePhoto(feedback.NO_GRID)
     if page.photo_px_per_mm(corners, grid.px_per_mm_x) < MIN_PHOTO_PX_PER_MM:
