@@ -402,28 +402,24 @@ def test_a_single_strip_printed_as_another_lead_is_named_from_its_label(lead: st
     assert np.isnan(result.signal[1300:, 1]).all()
 
 
-def two_strip_photo(strips: tuple[str, str], ecg_id: int = 1) -> tuple[bytes, np.ndarray]:
-    """Record `ecg_id` printed by bench/ecg_photo_render.py as 3x4 with two rhythm strips (`strips`),
+def two_strip_photo(monkeypatch: pytest.MonkeyPatch, strips: tuple[str, str]) -> tuple[bytes, np.ndarray]:
+    """Record 00001 printed by bench/ecg_photo_render.py as 3x4 with two rhythm strips (`strips`),
     photographed (easy level, seed 1), JPEG bytes with its truth."""
     sys.path.insert(0, str(REPO_ROOT / "bench"))  # the renderers are bench scripts, not a package
     import ecg_photo_render as render  # noqa: PLC0415
 
-    signal = render._wfdb_signal(ecg_id)
+    monkeypatch.setitem(render.STRIPS, "3x4+2", strips)
+    signal = render._wfdb_signal(1)
     settings = render.PrintSettings(layout="3x4+2", grid="pink")
-    usual = render.STRIPS["3x4+2"]
-    render.STRIPS["3x4+2"] = strips
-    try:
-        page, page_truth = render.render_page(signal, settings), render.truth_of(signal, settings)
-    finally:
-        render.STRIPS["3x4+2"] = usual
+    page, page_truth = render.render_page(signal, settings), render.truth_of(signal, settings)
     photo = render.photograph(page, "easy", np.random.default_rng(1))
     return cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), page_truth
 
 
-def test_a_page_with_two_rhythm_strips_is_read_with_both() -> None:
+def test_a_page_with_two_rhythm_strips_is_read_with_both(monkeypatch: pytest.MonkeyPatch) -> None:
     """3x4 and two 10 s strips (V1 and II, as ecg00004 prints them): five rows, read as 3x4+2, each
     strip its lead over the 10 s (refused as "5 calibration pulses" before)."""
-    data, page_truth = two_strip_photo(("V1", "II"))
+    data, page_truth = two_strip_photo(monkeypatch, ("V1", "II"))
     result = digitize_image(data)
     assert result.layout == "3x4+2"
     assert result.quality["rhythm_strips"] == ["V1", "II"]
@@ -432,10 +428,10 @@ def test_a_page_with_two_rhythm_strips_is_read_with_both() -> None:
     assert min(result.quality["printed_twice_agreement_db"]) >= 8.0
 
 
-def test_two_strips_are_named_from_their_printed_labels() -> None:
+def test_two_strips_are_named_from_their_printed_labels(monkeypatch: pytest.MonkeyPatch) -> None:
     """A page whose strips print II and V5 (not the usual V1, II): named from the labels printed at
     their starts, matched against row 2's (II) and the fourth column's (V5)."""
-    data, page_truth = two_strip_photo(("II", "V5"))
+    data, page_truth = two_strip_photo(monkeypatch, ("II", "V5"))
     result = digitize_image(data)
     assert result.quality["rhythm_strips"] == ["II", "V5"]
     assert challenge_snr(result.signal, page_truth) >= 11.0
