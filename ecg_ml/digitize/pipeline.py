@@ -58,6 +58,22 @@ RUN_ON_LEAD_S = 0.003
 # strokes, kit-style hard photos of record 1 were read 3 mm late (-3 dB; 3 to 7 dB now).
 CART_GAP_MM = 0.6
 HAIR_GAP_MM = 0.3
+# Blur can break a thin trace's start for a whole cart's gap (ecg-image-kit hard photos, -1 to -4 dB
+# read 1-3 mm late): then the trace is followed in fainter ink from where it starts, up to this far
+# below the pulse's foot (a record's first sample, -0.3 mV), and the rows' ends must lie where a
+# trace running on ends, 250 mm after time 0, at most RUN_ON_END_MM early or late (kit hard photos
+# 244-250: the trace's end fades too; ours 253; real scans 250.1-250.9, ecg00001 among them, which
+# runs on unbroken in faint ink; real photos whose faint ink bridges the gap, ecg00035 and
+# ecg00047, 256 and later).
+TRACE_START_REACH_MM = 3.0
+RUN_ON_END_MM = (4.0, 0.5)
+# trace_end: ink this near the page's right edge is at the edge; a band of it up to EDGE_BAND_MM
+# wide is the page's border; a narrow stretch of ink may be a grid line or a speck.
+EDGE_BLANK_MM = 2.0
+EDGE_BAND_MM = 3.0
+LINE_MM = 0.6
+LINE_TALL_MM = 2.0
+FADE_GAP_MM = 0.4
 SQUARE_PITCH = 1.2  # most a grid's px per mm may differ across and down the flattened page (square)
 MIN_GRID_STRENGTH = 5.0  # harmonic-sum contrast of the grid's spectrum (good photos: 50 to 400)
 # Paper under this many photo pixels per mm does not resolve the 1 mm grid and the thin trace: the
@@ -980,14 +996,20 @@ def samples(t: np.ndarray, v: np.ndarray, first: int, stop: int) -> np.ndarray:
     return np.interp(np.arange(first, stop) / FS, mean_t, mean_v)
 
 
-def stroke_break_mm(runs: Runs, pulse: Pulse, spacing: float, px_per_mm: float, width: float) -> float:
+def stroke_break_mm(
+    runs: Runs, pulse: Pulse, grid: Grid, width: float, below: float, *, nearest: bool
+) -> float:
     """The longest break (mm) in the stroke that leaves the pulse's falling edge, up to just past
     where our convention puts time 0: 0 where one stroke runs on unbroken, each column's ink
     touching the previous column's (a cart that starts the trace at the pulse's edge: ecg-image-kit,
     the 2024 Challenge's generator; a lead name printed next to the pulse, ecg00047, stands apart).
-    After a break the stroke may resume a pixel higher or lower for each column missed."""
-    low, high = pulse.y_top - width, pulse.y_base + 0.5 * spacing  # the falling stroke and below
-    last = min(len(runs.offsets) - 2, round(pulse.x_fall + (PULSE_TO_TRACE_MM + 0.5) * px_per_mm))
+    After a break the stroke may resume a pixel higher or lower for each column missed. The stroke
+    starts with the ink from the pulse's top to `below` px under its foot; it goes on with all the
+    ink touching it, or (`nearest`) with the one run nearest the last: a trace that runs on starts
+    at its first sample's height, not the foot, and a lead name printed beside it does not join it."""
+    low, high = pulse.y_top - width, pulse.y_base + below
+    last = min(len(runs.offsets) - 2, round(pulse.x_fall + (PULSE_TO_TRACE_MM + 0.5) * grid.px_per_mm_x))
+    followed = pulse.y_base
     longest = missed = 0
     for x in range(round(pulse.x_fall + width), last + 1):
         starts, stops = runs.column(x)
@@ -997,12 +1019,18 @@ def stroke_break_mm(runs: Runs, pulse: Pulse, spacing: float, px_per_mm: float, 
             longest = max(longest, missed)
             continue
         missed = 0
-        low, high = float(starts[touching].min()) - 1, float(stops[touching].max())
-    return longest / px_per_mm
+        starts, stops = starts[touching], stops[touching]
+        if nearest:
+            pick = int(np.argmin(np.abs((starts + stops) / 2 - followed)))
+            starts, stops = starts[pick : pick + 1], stops[pick : pick + 1]
+            followed = float(starts[0] + stops[0]) / 2
+        low, high = float(starts.min()) - 1, float(stops.max())
+    return longest / grid.px_per_mm_x
 
 
 def time_zero(
     runs: Runs,
+    ink: np.ndarray,
     pulses: list[Pulse],
     rows: list[list[tuple[str, float, float]]],
     axes: list[TimeAxis],
@@ -1024,17 +1052,92 @@ def time_zero(
     if len(ticks) >= 3 and abs(float(np.median(ticks))) * speed < 0.5:
         for axis in axes:
             axis.shift = float(np.median(ticks))
-    breaks = [stroke_break_mm(runs, p, spacing, grid.px_per_mm_x, width) for p in pulses]
+    breaks = [stroke_break_mm(runs, p, grid, width, 0.5 * spacing, nearest=False) for p in pulses]
     # Half the rows or more run on (unbroken), and more than show a cart's gap: the others' strokes
     # break for a few pixels only (a thin trace on a blurred photo; a tie of 2 rows in 4 was
     # read 3 mm late, below 0 dB, on such kit-style photos). One row alone does not decide: a
     # real cart's stub can touch its trace.
-    unbroken, gapped = sum(b < HAIR_GAP_MM for b in breaks), sum(b >= CART_GAP_MM for b in breaks)
-    if 2 * unbroken < len(breaks) or unbroken <= gapped:
+    ends = run_on_ends(runs, pulses, axes, spacing, width)
+    if not runs_on(breaks) and not faded_run_on(runs, ink, pulses, ends, grid, width):
         return pulses
     for axis in axes:
         axis.zero_mm, axis.shift = -RUN_ON_LEAD_S * speed, 0.0
     return [replace(p, y_base=p.y_top + gain * grid.px_per_mm_y) for p in pulses]
+
+
+def runs_on(breaks: list[float]) -> bool:
+    """Half the rows or more run on (unbroken), and more than show a cart's gap."""
+    unbroken, gapped = sum(b < HAIR_GAP_MM for b in breaks), sum(b >= CART_GAP_MM for b in breaks)
+    return 2 * unbroken >= len(breaks) and unbroken > gapped
+
+
+def faded_run_on(
+    runs: Runs, ink: np.ndarray, pulses: list[Pulse], ends: list[float | None], grid: Grid, width: float
+) -> bool:
+    """Whether the traces run on from their pulses where blur breaks their thin start (ecg-image-kit's
+    hard photos): followed in fainter ink, most run on unbroken, and the rows end 10 s after the
+    falling edge, not 10 s after a cart's stub and gap (`ends`: run_on_ends; most rows whose ink
+    stops short of the page's right edge, two at least)."""
+    measured = [end for end in ends if end is not None]
+    near = sum(-RUN_ON_END_MM[0] <= end - TRACE_MM <= RUN_ON_END_MM[1] for end in measured)
+    if near < 2 or 2 * near <= len(measured):
+        return False
+    faint = vertical_runs(ink > FAINT_TRACE_INK)
+    reach = TRACE_START_REACH_MM * grid.px_per_mm_y
+    return runs_on([stroke_break_mm(faint, p, grid, width, reach, nearest=True) for p in pulses])
+
+
+def run_on_ends(
+    runs: Runs, pulses: list[Pulse], axes: list[TimeAxis], spacing: float, width: float
+) -> list[float | None]:
+    """Per row, where its trace ends (mm after time 0 if the trace ran on from the pulse: 250 where
+    it does), or None where that cannot be seen (trace_end)."""
+    ends: list[float | None] = []
+    for pulse, axis in zip(pulses, axes, strict=True):
+        last = trace_end(runs, pulse.y_base, 0.5 * spacing, axis.px_per_mm)
+        on = replace(axis, zero_mm=-RUN_ON_LEAD_S * axis.speed, shift=0.0)
+        cap = max(0.0, (width - 1) / 2)
+        ends.append(None if last is None else float(on.seconds(last - cap)) * axis.speed)
+    return ends
+
+
+def trace_end(runs: Runs, baseline: float, reach: float, px_per_mm: float) -> int | None:
+    """The last column of a row's trace: the right end of the rightmost stretch of columns with ink
+    in the row (pieces up to FADE_GAP_MM apart are one), passing over a band along the page's right
+    edge (a border or shadow the flattening kept: EDGE_BAND_MM wide at most) and over narrow
+    stretches (LINE_MM at most) that do not carry on the trace: a grid line passing for ink (a run
+    taller than LINE_TALL_MM) or a speck off the height of the ink left of it (by LINE_TALL_MM). A
+    blurred thin trace ends in pieces a few pixels long, 1-1.5 mm apart, at one height. None
+    where wider ink reaches the edge: the trace may run off the page."""
+    page_w = len(runs.offsets) - 1
+    column = np.repeat(np.arange(page_w), np.diff(runs.offsets))
+    in_row = (runs.stops > baseline - reach) & (runs.starts < baseline + reach)
+    column, starts, stops = column[in_row], runs.starts[in_row], runs.stops[in_row]
+    inked = np.bincount(column, minlength=page_w) > 0
+    edges = np.diff(np.concatenate([[0], inked.astype(np.int8), [0]]))
+    stretches: list[list[int]] = []
+    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if stretches and start - stretches[-1][1] <= FADE_GAP_MM * px_per_mm:
+            stretches[-1][1] = int(stop)
+        else:
+            stretches.append([int(start), int(stop)])
+
+    def height_and_tallest(k: int) -> tuple[float, int]:
+        inside = (column >= stretches[k][0]) & (column < stretches[k][1])
+        return float(np.mean(starts[inside] + stops[inside])) / 2, int(np.max(stops[inside] - starts[inside]))
+
+    tall = LINE_TALL_MM * px_per_mm
+    for k in range(len(stretches) - 1, -1, -1):
+        wide = stretches[k][1] - stretches[k][0]
+        at_edge = stretches[k][1] >= page_w - EDGE_BLANK_MM * px_per_mm
+        if at_edge and wide <= EDGE_BAND_MM * px_per_mm:
+            continue
+        if wide <= LINE_MM * px_per_mm and k > 0:
+            height, tallest = height_and_tallest(k)
+            if tallest > tall or abs(height - height_and_tallest(k - 1)[0]) > tall:
+                continue
+        return None if at_edge else stretches[k][1] - 1
+    return None
 
 
 def tick_offset(
@@ -1198,7 +1301,7 @@ def read_rows(
     ]
     faint_runs: Runs | None = None  # made when a row's trace is too faint to follow (below)
     twice: list[float] = []  # per lead printed twice: how well its two readings agree (dB)
-    pulses = time_zero(runs, pulses, rows, axes, grid, spacing, width, gain)
+    pulses = time_zero(runs, ink, pulses, rows, axes, grid, spacing, width, gain)
     baselines = [p.y_base for p in pulses]
     strips = strip_leads(ink, pulses, axes, rows, layout, grid)
     rows = layout_rows(layout, TRACE_MM / speed, strips)

@@ -18,8 +18,15 @@ from scipy.signal import find_peaks
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
 from ecg_ml.digitize.grid import Grid, _comb_period, profile_to_mm, x_to_mm
-from ecg_ml.digitize.pipeline import N_SAMPLES, beat_envelope, beat_lag, row_lags
-from ecg_ml.digitize.trace import Pulse, _drop_detours, in_one_column, pulse_gain_and_speed, pulse_speed
+from ecg_ml.digitize.pipeline import N_SAMPLES, beat_envelope, beat_lag, row_lags, trace_end
+from ecg_ml.digitize.trace import (
+    Pulse,
+    _drop_detours,
+    in_one_column,
+    pulse_gain_and_speed,
+    pulse_speed,
+    vertical_runs,
+)
 from ecg_ml.errors import UnreadablePhoto
 from ecg_ml.measure import measure
 from ecg_ml.record import STANDARD_LEADS, ECGRecord
@@ -600,6 +607,39 @@ def test_a_trace_running_on_from_its_pulse_broken_by_a_hair_is_timed_from_the_ed
     # some rows. Counted as a cart's stub and gap, the rows were read 3 mm late (-3 dB).
     data, page_truth = kit_style_photo("red", seed=1, level="hard", quality=95)
     assert challenge_snr(digitize_image(data).signal, page_truth) >= 5.0
+
+
+def test_a_rows_trace_ends_where_its_ink_ends_not_at_lines_specks_or_the_pages_border() -> None:
+    # 8 px per mm; the row's baseline at y 100. The trace runs to x 799, then fades in pieces a few
+    # pixels long, 10 px apart, at its height (a blurred thin trace ends so); right of it: a grid
+    # line passing for ink (a tall run), a speck 40 px off the trace's height, and a dark band
+    # along the page's right edge.
+    mask = np.zeros((200, 1000), dtype=bool)
+    mask[99:102, 100:800] = True
+    for x in (810, 820):
+        mask[100:102, x : x + 3] = True
+    mask[40:160, 860:862] = True  # a grid line
+    mask[60:62, 900:903] = True  # a speck
+    mask[:, 985:] = True  # the page's border
+    assert trace_end(vertical_runs(mask), 100.0, 90.0, 8.0) == 822
+    mask[99:102, 800:985] = True  # the trace runs on into the border: it may run off the page
+    assert trace_end(vertical_runs(mask), 100.0, 90.0, 8.0) is None
+
+
+@pytest.mark.parametrize("grid", ["red", "bw"])
+def test_a_trace_running_on_from_its_pulse_whose_start_blur_fades_is_timed_from_the_edge(grid: str) -> None:
+    # Record 2 photographed hard: its thin trace starts 2.5-3 mm under the pulses' feet and fades
+    # for 0.7-2.8 mm, which reads like a cart's stub and gap; timed from the trace's first ink, the
+    # rows were read 1-1.5 mm late (-1 dB). The rows' ends, 250 mm after the falling edges, tell
+    # the page's way; on the black-and-white photo they lie left of a dark band along the page's
+    # right edge.
+    kit_style_page(grid)  # puts bench/ on the path
+    from ecg_photo_render import _wfdb_signal  # noqa: PLC0415
+
+    data, page_truth = kit_style_photo(grid, seed=1, signal=_wfdb_signal(2), level="hard", quality=95)
+    result = digitize_image(data)
+    assert "trace_start_not_at_convention" not in result.quality["problems"]
+    assert challenge_snr(result.signal, page_truth) >= 8.0
 
 
 def test_a_grid_whose_major_lines_look_like_its_minor_ones_is_measured_by_its_1_mm_lines() -> None:
