@@ -1056,9 +1056,9 @@ def time_zero(
     # Half the rows or more run on (unbroken), and more than show a cart's gap: the others' strokes
     # break for a few pixels only (a thin trace on a blurred photo; a tie of 2 rows in 4 was
     # read 3 mm late, below 0 dB, on such kit-style photos). One row alone does not decide: a
-    # real cart's stub can touch its trace.
-    ends = run_on_ends(runs, pulses, axes, spacing, width)
-    if not runs_on(breaks) and not faded_run_on(runs, ink, pulses, ends, grid, width):
+    # real cart's stub can touch its trace. Where blur broke the start for longer, the rows' ends
+    # and the fainter ink tell (faded_run_on).
+    if not runs_on(breaks) and not faded_run_on(runs, ink, pulses, axes, grid, spacing, width):
         return pulses
     for axis in axes:
         axis.zero_mm, axis.shift = -RUN_ON_LEAD_S * speed, 0.0
@@ -1072,13 +1072,19 @@ def runs_on(breaks: list[float]) -> bool:
 
 
 def faded_run_on(
-    runs: Runs, ink: np.ndarray, pulses: list[Pulse], ends: list[float | None], grid: Grid, width: float
+    runs: Runs,
+    ink: np.ndarray,
+    pulses: list[Pulse],
+    axes: list[TimeAxis],
+    grid: Grid,
+    spacing: float,
+    width: float,
 ) -> bool:
     """Whether the traces run on from their pulses where blur breaks their thin start (ecg-image-kit's
-    hard photos): followed in fainter ink, most run on unbroken, and the rows end 10 s after the
-    falling edge, not 10 s after a cart's stub and gap (`ends`: run_on_ends; most rows whose ink
-    stops short of the page's right edge, two at least)."""
-    measured = [end for end in ends if end is not None]
+    hard photos): the rows end 10 s after the falling edge, not 10 s after a cart's stub and gap
+    (most rows whose end can be seen, two at least: run_on_ends), and followed in fainter ink,
+    most run on unbroken."""
+    measured = [end for end in run_on_ends(runs, pulses, axes, spacing, width) if end is not None]
     near = sum(-RUN_ON_END_MM[0] <= end - TRACE_MM <= RUN_ON_END_MM[1] for end in measured)
     if near < 2 or 2 * near <= len(measured):
         return False
