@@ -5,7 +5,9 @@ it cannot be read. Stages: decode -> light check -> paper -> flat page -> light-
 import contextlib
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import cv2
@@ -627,14 +629,21 @@ def pulses_on_trace_rows(
     return pulses if unpulsed_row(mask, pulses, grid) is None else None
 
 
+def ink_in_row(runs: Runs, baseline: float, reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per column of the page, whether it has ink within `reach` of a row's baseline; and per run,
+    its column and whether it lies there."""
+    page_w = len(runs.offsets) - 1
+    column = np.repeat(np.arange(page_w), np.diff(runs.offsets))
+    near = (runs.stops > baseline - reach) & (runs.starts < baseline + reach)
+    return np.bincount(column[near], minlength=page_w) > 0, column, near
+
+
 def trace_span(runs: Runs, baseline: float, reach: float, grid: Grid) -> tuple[int, int]:
     """The first and last column of a row's trace: where ink within `reach` of the baseline runs on
     through 80 % of the next (previous) 5 mm; a speck, the page's dark edge or a pulse's top stroke
     above the reach does not."""
     page_w = len(runs.offsets) - 1
-    column = np.repeat(np.arange(page_w), np.diff(runs.offsets))
-    near = (runs.stops > baseline - reach) & (runs.starts < baseline + reach)
-    inked = np.bincount(column[near], minlength=page_w) > 0
+    inked, _, _ = ink_in_row(runs, baseline, reach)
     window = max(1, round(5 * grid.px_per_mm_x))
     share = np.convolve(inked, np.ones(window) / window, mode="full")  # share[i]: columns i-window+1..i
     onward = np.flatnonzero(share[window - 1 :] >= 0.8)  # windows starting at each column
@@ -1030,7 +1039,7 @@ def stroke_break_mm(
 
 def time_zero(
     runs: Runs,
-    ink: np.ndarray,
+    faint_runs: Callable[[], Runs],
     pulses: list[Pulse],
     rows: list[list[tuple[str, float, float]]],
     axes: list[TimeAxis],
@@ -1058,7 +1067,7 @@ def time_zero(
     # read 3 mm late, below 0 dB, on such kit-style photos). One row alone does not decide: a
     # real cart's stub can touch its trace. Where blur broke the start for longer, the rows' ends
     # and the fainter ink tell (faded_run_on).
-    if not runs_on(breaks) and not faded_run_on(runs, ink, pulses, axes, grid, spacing, width):
+    if not runs_on(breaks) and not faded_run_on(runs, faint_runs, pulses, axes, grid, spacing, width):
         return pulses
     for axis in axes:
         axis.zero_mm, axis.shift = -RUN_ON_LEAD_S * speed, 0.0
@@ -1073,7 +1082,7 @@ def runs_on(breaks: list[float]) -> bool:
 
 def faded_run_on(
     runs: Runs,
-    ink: np.ndarray,
+    faint_runs: Callable[[], Runs],
     pulses: list[Pulse],
     axes: list[TimeAxis],
     grid: Grid,
@@ -1083,14 +1092,13 @@ def faded_run_on(
     """Whether the traces run on from their pulses where blur breaks their thin start (ecg-image-kit's
     hard photos): the rows end 10 s after the falling edge, not 10 s after a cart's stub and gap
     (most rows whose end can be seen, two at least: run_on_ends), and followed in fainter ink,
-    most run on unbroken."""
+    most run on unbroken (`faint_runs`: the runs of ink over FAINT_TRACE_INK)."""
     measured = [end for end in run_on_ends(runs, pulses, axes, spacing, width) if end is not None]
     near = sum(-RUN_ON_END_MM[0] <= end - TRACE_MM <= RUN_ON_END_MM[1] for end in measured)
     if near < 2 or 2 * near <= len(measured):
         return False
-    faint = vertical_runs(ink > FAINT_TRACE_INK)
     reach = TRACE_START_REACH_MM * grid.px_per_mm_y
-    return runs_on([stroke_break_mm(faint, p, grid, width, reach, nearest=True) for p in pulses])
+    return runs_on([stroke_break_mm(faint_runs(), p, grid, width, reach, nearest=True) for p in pulses])
 
 
 def run_on_ends(
@@ -1098,11 +1106,11 @@ def run_on_ends(
 ) -> list[float | None]:
     """Per row, where its trace ends (mm after time 0 if the trace ran on from the pulse: 250 where
     it does), or None where that cannot be seen (trace_end)."""
+    cap = max(0.0, (width - 1) / 2)  # the line's round cap reaches past its end point
     ends: list[float | None] = []
     for pulse, axis in zip(pulses, axes, strict=True):
         last = trace_end(runs, pulse.y_base, 0.5 * spacing, axis.px_per_mm)
         on = replace(axis, zero_mm=-RUN_ON_LEAD_S * axis.speed, shift=0.0)
-        cap = max(0.0, (width - 1) / 2)
         ends.append(None if last is None else float(on.seconds(last - cap)) * axis.speed)
     return ends
 
@@ -1116,10 +1124,8 @@ def trace_end(runs: Runs, baseline: float, reach: float, px_per_mm: float) -> in
     blurred thin trace ends in pieces a few pixels long, 1-1.5 mm apart, at one height. None
     where wider ink reaches the edge: the trace may run off the page."""
     page_w = len(runs.offsets) - 1
-    column = np.repeat(np.arange(page_w), np.diff(runs.offsets))
-    in_row = (runs.stops > baseline - reach) & (runs.starts < baseline + reach)
+    inked, column, in_row = ink_in_row(runs, baseline, reach)
     column, starts, stops = column[in_row], runs.starts[in_row], runs.stops[in_row]
-    inked = np.bincount(column, minlength=page_w) > 0
     edges = np.diff(np.concatenate([[0], inked.astype(np.int8), [0]]))
     stretches: list[list[int]] = []
     for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
@@ -1305,9 +1311,11 @@ def read_rows(
         TimeAxis(fit, grid.px_per_mm_x, speed, pulse.x_fall)
         for fit, pulse in zip(row_mm_of_x, pulses, strict=True)
     ]
-    faint_runs: Runs | None = None  # made when a row's trace is too faint to follow (below)
+    # Fainter ink's runs, made once where first needed: a trace's start broken by blur (time_zero),
+    # a row's trace too faint to follow (below).
+    faint_runs = cache(lambda: vertical_runs(ink > FAINT_TRACE_INK))
     twice: list[float] = []  # per lead printed twice: how well its two readings agree (dB)
-    pulses = time_zero(runs, ink, pulses, rows, axes, grid, spacing, width, gain)
+    pulses = time_zero(runs, faint_runs, pulses, rows, axes, grid, spacing, width, gain)
     baselines = [p.y_base for p in pulses]
     strips = strip_leads(ink, pulses, axes, rows, layout, grid)
     rows = layout_rows(layout, TRACE_MM / speed, strips)
@@ -1319,10 +1327,9 @@ def read_rows(
         others = [b for b in baselines if b != pulse.y_base]
         reading = read_row(runs, ink, row, pulse, others, axis, spacing, width, px_per_mv, cut_off_possible)
         if min(reading.shares.values()) < MIN_FOLLOWED:
-            faint_runs = faint_runs or vertical_runs(ink > FAINT_TRACE_INK)
             try:
                 fainter = read_row(
-                    faint_runs,
+                    faint_runs(),
                     ink,
                     row,
                     pulse,
