@@ -1020,7 +1020,10 @@ def stroke_break_mm(
     last = min(len(runs.offsets) - 2, round(pulse.x_fall + (PULSE_TO_TRACE_MM + 0.5) * grid.px_per_mm_x))
     followed = pulse.y_base
     longest = missed = 0
-    for x in range(round(pulse.x_fall + width), last + 1):
+    # Followed in faint ink, from a width past the stroke's edge: the stroke's fringe (JPEG ringing)
+    # there is neither trace nor break (a hard kit-style photo's row broke on it: -2 dB).
+    first = round(pulse.x_fall + (1.5 if nearest else 1.0) * width)
+    for x in range(first, last + 1):
         starts, stops = runs.column(x)
         touching = (stops >= low - missed) & (starts <= high + 1 + missed)
         if not touching.any():
