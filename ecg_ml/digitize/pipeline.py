@@ -1020,8 +1020,9 @@ def stroke_break_mm(
     last = min(len(runs.offsets) - 2, round(pulse.x_fall + (PULSE_TO_TRACE_MM + 0.5) * grid.px_per_mm_x))
     followed = pulse.y_base
     longest = missed = 0
-    # Followed in faint ink, from a width past the stroke's edge: the stroke's fringe (JPEG ringing)
-    # there is neither trace nor break (a hard kit-style photo's row broke on it: -2 dB).
+    # In faint ink, from a line width past the stroke's edge: the stroke's fringe (JPEG ringing) is
+    # neither trace nor break (kit-style hard photos broke on it: -2 dB). The union track starts
+    # half a width sooner: started later, ecg00004's real 0.3-0.5 mm gaps read as hairs.
     first = round(pulse.x_fall + (1.5 if nearest else 1.0) * width)
     for x in range(first, last + 1):
         starts, stops = runs.column(x)
