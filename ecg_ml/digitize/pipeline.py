@@ -925,6 +925,12 @@ class RowRead:
     reading: RowReading
 
 
+def line_cap(width: float) -> float:
+    """How far (px) a printed line's round cap reaches past its end point: the first or last ink of
+    a trace lies this much before or after its first or last sample."""
+    return max(0.0, (width - 1) / 2)
+
+
 def read_row(
     runs: Runs,
     ink: np.ndarray,
@@ -944,7 +950,7 @@ def read_row(
     first_x = round(pulse.x_fall + width if runs_on else pulse.x_end + 0.5 * axis.px_per_mm)
     first = trace_extent(runs, pulse.y_base, 0.5 * spacing, first_x, page_w - 1, 1)
     last = trace_extent(runs, pulse.y_base, 0.5 * spacing, page_w - 1, first, -1)
-    cap = max(0.0, (width - 1) / 2)  # the line's round cap reaches past its end point
+    cap = line_cap(width)
     start_s = float(axis.seconds(first + cap))
     if abs(start_s) * axis.speed > 1.0:  # another cart's convention: trust the trace's first ink
         axis.shift += start_s
@@ -1110,7 +1116,7 @@ def run_on_ends(
 ) -> list[float | None]:
     """Per row, where its trace ends (mm after time 0 if the trace ran on from the pulse: 250 where
     it does), or None where that cannot be seen (trace_end)."""
-    cap = max(0.0, (width - 1) / 2)  # the line's round cap reaches past its end point
+    cap = line_cap(width)
     ends: list[float | None] = []
     for pulse, axis in zip(pulses, axes, strict=True):
         last = trace_end(runs, pulse.y_base, 0.5 * spacing, axis.px_per_mm)
