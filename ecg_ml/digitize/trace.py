@@ -253,6 +253,11 @@ class RowTrace:
 
 STAY_NEAR_BASELINE = 0.02  # cost per px between a run and the row's own baseline, per column
 JUMP = 1.0  # cost per px of paper between the runs of two neighbouring columns
+# A thin steep stroke can fade under the ink threshold for a column or two where a neighbour's trace
+# still has ink in them: the path may step over that many columns with ink, paying a line's width
+# of paper for each (ecg00049: two such holes 110 columns apart made the path run along the row
+# above between them, 0.8 s of its rhythm strip lost).
+SKIP_COLUMNS = 2
 # A stroke merged with another row's is cut this share of the way to that row's baseline (chosen on
 # the development set, fold 9: 0.5-0.8 score alike on 6x2 pages at 20 mm/mV, 1.0 worse).
 SHARED_STROKE_REACH = 0.75
@@ -295,36 +300,29 @@ def follow_row(
         empty = np.zeros(0)
         return RowTrace(xs.astype(np.float64), followed, empty, empty, empty.astype(np.int64))
     costs: list[np.ndarray] = []
-    pointers: list[np.ndarray] = []
+    pointers: list[tuple[np.ndarray, np.ndarray]] = []  # per run: the column and run it came from
     gaps: list[np.ndarray] = []
     for k, (_, col_tops, col_bottoms) in enumerate(columns):
         unary = STAY_NEAR_BASELINE * np.maximum(0, np.maximum(col_tops - baseline, baseline - col_bottoms))
-        if k == 0:
-            costs.append(unary)
-            pointers.append(np.zeros(len(col_tops), dtype=np.int64))
-            gaps.append(np.zeros(len(col_tops)))
-            continue
-        prev_tops, prev_bottoms = columns[k - 1][1], columns[k - 1][2]
-        gap = np.maximum(
-            0,
-            np.maximum(col_tops[:, None] - prev_bottoms[None, :], prev_tops[None, :] - col_bottoms[:, None]),
-        )
-        total = costs[-1][None, :] + JUMP * gap
-        best = np.argmin(total, axis=1)
-        rows = np.arange(len(col_tops))
-        costs.append(total[rows, best] + unary)
-        pointers.append(best)
-        gaps.append(gap[rows, best])
+        total, came_from, gap = _best_steps(columns, costs, k, width, reach)
+        costs.append(total + unary)
+        pointers.append(came_from)
+        gaps.append(gap)
     pick = int(np.argmin(costs[-1]))
     continuous = np.zeros(len(xs), dtype=bool)
-    for k in range(len(columns) - 1, -1, -1):
+    stepped_over: list[tuple[int, int]] = []  # the columns either side of a hole stepped over
+    k = len(columns) - 1
+    while k >= 0:
         x, col_tops, col_bottoms = columns[k]
         i = x - x_from
         starts, stops = runs.column(x)
         top, bottom = _merged(starts, stops, int(np.searchsorted(starts, col_tops[pick])), 2 * width + 2)
         tops[i], bottoms[i] = top, bottom
         continuous[i] = gaps[k][pick] <= 2
-        pick = int(pointers[k][pick])
+        came_from = int(pointers[k][0][pick])
+        if came_from < k - 1:  # over columns with ink the path did not take
+            stepped_over.append((columns[came_from][0] - x_from, i))
+        k, pick = came_from, int(pointers[k][1][pick])
     longest = max(2, round(4 * width), round(DETOUR * reach))
     _drop_detours(tops, bottoms, baseline, other_baselines, 0.25 * reach, longest)
     _clip_shared_strokes(tops, bottoms, baseline, other_baselines)
@@ -333,9 +331,49 @@ def follow_row(
     for i in range(1, len(xs)):
         followed[i] = owned[i] or (continuous[i] and followed[i - 1] and np.isfinite(centre[i]))
     followed[0] = owned[0]
+    for left, right in stepped_over:  # a hole in the own trace, read across: followed
+        followed[left + 1 : right] = followed[left] and followed[right]
     y, steep = _trace_centres(ink, xs, tops, bottoms, width)
     point_x, point_y, point_column = _centre_line(ink, xs, y, tops, bottoms, steep, width, ink_level)
     return RowTrace(xs.astype(np.float64), followed, point_x, point_y, point_column)
+
+
+def _best_steps(
+    columns: list[tuple[int, np.ndarray, np.ndarray]],
+    costs: list[np.ndarray],
+    k: int,
+    width: float,
+    reach: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """follow_row's step into column k: for each of its runs the cheapest path's cost, the column
+    and run it came from (the one before, or up to SKIP_COLUMNS more back), and the px of paper
+    it jumped."""
+    col_tops, col_bottoms = columns[k][1], columns[k][2]
+    rows = np.arange(len(col_tops))
+    best_total = np.full(len(col_tops), np.inf) if k else np.zeros(len(col_tops))
+    came_from = (np.full(len(col_tops), k - 1), np.zeros(len(col_tops), dtype=np.int64))
+    best_gap = np.zeros(len(col_tops))
+    for skipped in range(min(k, SKIP_COLUMNS + 1)):
+        prev_tops, prev_bottoms = columns[k - 1 - skipped][1], columns[k - 1 - skipped][2]
+        below = col_tops[:, None] - prev_bottoms[None, :]  # px the run lies below the earlier one
+        gap = np.maximum(0, np.maximum(below, prev_tops[None, :] - col_bottoms[:, None]))
+        total = costs[k - 1 - skipped][None, :] + JUMP * (gap + skipped * width)
+        # Only a hole in the stroke is stepped over: no ink of the columns between may lie within a
+        # quarter of the reach of the span the two runs cover (a spike's tip, or the stroke down to
+        # it, would be cut off).
+        low = np.minimum(col_tops[:, None], prev_tops[None, :]) - 0.25 * reach
+        high = np.maximum(col_bottoms[:, None], prev_bottoms[None, :]) + 0.25 * reach
+        for _, between_tops, between_bottoms in columns[k - skipped : k]:
+            crossed = (between_tops[None, None, :] <= high[..., None]) & (
+                between_bottoms[None, None, :] >= low[..., None]
+            )
+            total[crossed.any(axis=2)] = np.inf
+        best = np.argmin(total, axis=1)
+        better = total[rows, best] < best_total
+        best_total[better] = total[rows, best][better]
+        came_from[0][better], came_from[1][better] = k - 1 - skipped, best[better]
+        best_gap[better] = gap[rows, best][better]
+    return best_total, came_from, best_gap
 
 
 def _nearest_own(
