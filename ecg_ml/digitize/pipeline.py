@@ -133,9 +133,10 @@ USUAL_POLARITY = {"I": 1, "II": 1, "aVR": -1, "V5": 1, "V6": 1}  # the QRS's mai
 # of it turned 180 degrees kept its upside-down reading). The upright real pages that read both ways
 # up: only ecg00003.
 POLARITY_MARGIN = 1
-# Where the polarity ties, the way up whose lead printed twice agrees better by this much is taken
-# (ecg00003 since its upside-down reading's rows are put in step: 4 and 4 leads; lead II agrees at
-# 2.1 dB upright, 0.1 upside down).
+# Where the polarity differs by POLARITY_MARGIN or less, the way up whose lead printed twice agrees
+# better by this much is taken (ecg00003: lead II agrees at 2.1 dB upright, 0.0 upside down; its
+# polarity tied 4 to 4 while the rhythm strip read two of V3's deep S waves as tall spikes, and is
+# 3 to 4 without them: its lead II's QRS points down, as its left axis has it).
 ORIENTATION_AGREEMENT_DB = 1.0
 COLUMNS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 # The rhythm strips of a page as most carts print them; GE's carts print a 3x4+3 page's as V1, II,
@@ -272,8 +273,8 @@ def right_way_up(image: np.ndarray, degrees: int, result: DigitizedECG, overlay:
     up. Only a page read without its own pulses (at the common settings, or on a neighbour's) can
     be upside down unnoticed (pulses_hang_on looks for its pulses hanging at the rows' ends; a
     page whose pulses the photo cut off has none to show): it is read the other way up as well,
-    and where that reads too, the reading whose QRS complexes point the way most ECGs' do in I,
-    II, aVR, V5 and V6 (POLARITY_MARGIN more of them) is taken."""
+    and where that reads too, reads_better chooses: the reading whose QRS complexes point the way
+    most ECGs' do in I, II, aVR, V5 and V6, or whose lead printed twice agrees with itself."""
     result.quality["turned_deg"] = degrees
     if "calibration_pulse_missing" not in result.quality["problems"]:
         return result
@@ -281,11 +282,23 @@ def right_way_up(image: np.ndarray, degrees: int, result: DigitizedECG, overlay:
         other = read_photo(turned(image, degrees + 180), _Clock(), overlay)
     except UnreadablePhoto:
         return result
-    mine, theirs = usual_polarity(result.signal), usual_polarity(other.signal)
-    if theirs < mine + POLARITY_MARGIN and not (theirs == mine and agrees_better(other, result)):
+    if not reads_better(other, result):
         return result
     other.quality["turned_deg"] = (degrees + 180) % 360
     return other
+
+
+def reads_better(first: DigitizedECG, second: DigitizedECG) -> bool:
+    """Whether `first`, a page read one way up, is the right way up rather than `second`, read the
+    other: by the lead printed twice where the polarity differs by no more than POLARITY_MARGIN and
+    one reading agrees with itself better, else by the polarity."""
+    more_usual = usual_polarity(first.signal) - usual_polarity(second.signal)
+    if abs(more_usual) <= POLARITY_MARGIN:
+        if agrees_better(first, second):
+            return True
+        if agrees_better(second, first):
+            return False
+    return more_usual >= POLARITY_MARGIN
 
 
 def agrees_better(first: DigitizedECG, second: DigitizedECG) -> bool:
