@@ -346,34 +346,58 @@ def _best_steps(
     reach: float,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
     """follow_row's step into column k: for each of its runs the cheapest path's cost, the column
-    and run it came from (the one before, or up to SKIP_COLUMNS more back), and the px of paper
-    it jumped."""
+    and run it came from (the one before, or for a run reached by a jump up to SKIP_COLUMNS more
+    back), and the px of paper it jumped."""
     col_tops, col_bottoms = columns[k][1], columns[k][2]
+    if k == 0:
+        return (
+            np.zeros(len(col_tops)),
+            (np.full(len(col_tops), -1), np.zeros(len(col_tops), np.int64)),
+            np.zeros(len(col_tops)),
+        )
+    total, gap = _step(columns[k - 1], col_tops, col_bottoms, costs[k - 1])
     rows = np.arange(len(col_tops))
-    best_total = np.full(len(col_tops), np.inf) if k else np.zeros(len(col_tops))
-    came_from = (np.full(len(col_tops), k - 1), np.zeros(len(col_tops), dtype=np.int64))
-    best_gap = np.zeros(len(col_tops))
-    for skipped in range(min(k, SKIP_COLUMNS + 1)):
-        prev_tops, prev_bottoms = columns[k - 1 - skipped][1], columns[k - 1 - skipped][2]
-        below = col_tops[:, None] - prev_bottoms[None, :]  # px the run lies below the earlier one
-        gap = np.maximum(0, np.maximum(below, prev_tops[None, :] - col_bottoms[:, None]))
-        total = costs[k - 1 - skipped][None, :] + JUMP * (gap + skipped * width)
+    best = np.argmin(total, axis=1)
+    best_total, best_gap = total[rows, best], gap[rows, best]
+    came_from = (np.full(len(col_tops), k - 1), best)
+    jumped = np.flatnonzero(best_gap > width)  # only these can do better from further back
+    for skipped in range(1, min(k, SKIP_COLUMNS + 1)):
+        if jumped.size == 0:
+            break
+        tops, bottoms = col_tops[jumped], col_bottoms[jumped]
+        total, gap = _step(columns[k - 1 - skipped], tops, bottoms, costs[k - 1 - skipped])
+        total += JUMP * skipped * width
         # Only a hole in the stroke is stepped over: no ink of the columns between may lie within a
         # quarter of the reach of the span the two runs cover (a spike's tip, or the stroke down to
         # it, would be cut off).
-        low = np.minimum(col_tops[:, None], prev_tops[None, :]) - 0.25 * reach
-        high = np.maximum(col_bottoms[:, None], prev_bottoms[None, :]) + 0.25 * reach
+        prev_tops, prev_bottoms = columns[k - 1 - skipped][1], columns[k - 1 - skipped][2]
+        low = np.minimum(tops[:, None], prev_tops[None, :]) - 0.25 * reach
+        high = np.maximum(bottoms[:, None], prev_bottoms[None, :]) + 0.25 * reach
         for _, between_tops, between_bottoms in columns[k - skipped : k]:
             crossed = (between_tops[None, None, :] <= high[..., None]) & (
                 between_bottoms[None, None, :] >= low[..., None]
             )
             total[crossed.any(axis=2)] = np.inf
-        best = np.argmin(total, axis=1)
-        better = total[rows, best] < best_total
-        best_total[better] = total[rows, best][better]
-        came_from[0][better], came_from[1][better] = k - 1 - skipped, best[better]
-        best_gap[better] = gap[rows, best][better]
+        pick = np.argmin(total, axis=1)
+        picked = total[np.arange(len(jumped)), pick]
+        better = picked < best_total[jumped]
+        where = jumped[better]
+        best_total[where], best_gap[where] = picked[better], gap[np.arange(len(jumped)), pick][better]
+        came_from[0][where], came_from[1][where] = k - 1 - skipped, pick[better]
     return best_total, came_from, best_gap
+
+
+def _step(
+    previous: tuple[int, np.ndarray, np.ndarray],
+    tops: np.ndarray,
+    bottoms: np.ndarray,
+    previous_costs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cost of reaching each run (tops, bottoms) from each run of an earlier column, and the
+    px of paper between them."""
+    below = tops[:, None] - previous[2][None, :]  # px the run lies below the earlier one
+    gap = np.maximum(0, np.maximum(below, previous[1][None, :] - bottoms[:, None]))
+    return previous_costs[None, :] + JUMP * gap, gap
 
 
 def _nearest_own(
