@@ -281,10 +281,12 @@ def follow_row(
     over the whole row. A path pays for every pixel of paper it jumps between neighbouring columns
     (a printed stroke is continuous) and, a little, for straying from its own baseline: where the
     traces of adjacent rows touch or cross, the cheapest path stays on the stroke it came along
-    and returns to its own row. A column counts as followed (`followed`) when its run is nearer
-    its own baseline than any other row's, or is reached from such a column without a jump: where
-    the own trace is missing (glare, a fold) the path may wander onto a neighbour's trace, and
-    that must not count as read."""
+    and returns to its own row; over a hole of up to SKIP_COLUMNS columns in its own stroke it
+    steps rather than jump to a neighbour's ink and back (_best_steps). A column counts as
+    followed (`followed`) when its run is nearer its own baseline than any other row's, is
+    reached from such a column without a jump, or lies in a hole stepped over between two such:
+    where the own trace is missing (glare, a fold) the path may wander onto a neighbour's trace,
+    and that must not count as read."""
     columns: list[tuple[int, np.ndarray, np.ndarray]] = []
     for x in range(x_from, x_to):
         starts, stops = runs.column(x)
