@@ -128,10 +128,10 @@ REFUSALS_TURNED_PAGE = (feedback.LAYOUT_NOT_RECOGNIZED, feedback.TRACE_NOT_READA
 TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 TURN_CHECK_SIDE = 800  # px: the small copy turns_to_try looks at
 USUAL_POLARITY = {"I": 1, "II": 1, "aVR": -1, "V5": 1, "V6": 1}  # the QRS's main swing on most ECGs
-# Leads more that must point the usual way to take a page the other way up: one, so that a page
-# reads the same however the photo was turned (ecg00003: 4 upright, 3 upside down; with two, a photo
-# of it turned 180 degrees kept its upside-down reading). The upright real pages that read both ways
-# up: only ecg00003.
+# Leads more that must point the usual way to take a page the other way up where the lead printed
+# twice does not decide (reads_better): one, so that a page reads the same however the photo was
+# turned (with two, a photo of ecg00003 turned 180 degrees once kept its upside-down reading). The
+# upright real pages that read both ways up: only ecg00003.
 POLARITY_MARGIN = 1
 # Where the polarity differs by POLARITY_MARGIN or less, the way up whose lead printed twice agrees
 # better by this much is taken (ecg00003: lead II agrees at 2.1 dB upright, 0.0 upside down; its

@@ -367,24 +367,24 @@ def _best_steps(
         if jumped.size == 0:
             break
         tops, bottoms = col_tops[jumped], col_bottoms[jumped]
-        total, gap = _step(columns[k - 1 - skipped], tops, bottoms, costs[k - 1 - skipped])
+        earlier = columns[k - 1 - skipped]
+        total, gap = _step(earlier, tops, bottoms, costs[k - 1 - skipped])
         total += JUMP * skipped * width
         # Only a hole in the stroke is stepped over: no ink of the columns between may lie within a
         # quarter of the reach of the span the two runs cover (a spike's tip, or the stroke down to
         # it, would be cut off).
-        prev_tops, prev_bottoms = columns[k - 1 - skipped][1], columns[k - 1 - skipped][2]
-        low = np.minimum(tops[:, None], prev_tops[None, :]) - 0.25 * reach
-        high = np.maximum(bottoms[:, None], prev_bottoms[None, :]) + 0.25 * reach
+        low = np.minimum(tops[:, None], earlier[1][None, :]) - 0.25 * reach
+        high = np.maximum(bottoms[:, None], earlier[2][None, :]) + 0.25 * reach
         for _, between_tops, between_bottoms in columns[k - skipped : k]:
             crossed = (between_tops[None, None, :] <= high[..., None]) & (
                 between_bottoms[None, None, :] >= low[..., None]
             )
             total[crossed.any(axis=2)] = np.inf
         pick = np.argmin(total, axis=1)
-        picked = total[np.arange(len(jumped)), pick]
-        better = picked < best_total[jumped]
+        each = np.arange(len(jumped))
+        better = total[each, pick] < best_total[jumped]
         where = jumped[better]
-        best_total[where], best_gap[where] = picked[better], gap[np.arange(len(jumped)), pick][better]
+        best_total[where], best_gap[where] = total[each, pick][better], gap[each, pick][better]
         came_from[0][where], came_from[1][where] = k - 1 - skipped, pick[better]
     return best_total, came_from, best_gap
 
