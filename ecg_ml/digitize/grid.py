@@ -19,6 +19,12 @@ DARK_GRID_LINES = 12  # ... many of them in most bands (a 250 mm row crosses 50 
 DARK_GRID_ALL_LINES = 36  # or nearly every horizontal line (a 200 mm tall page crosses 40) ...
 DARK_GRID_PART_COVER = 0.4  # ... and the vertical ones covered this far (development set: 0.3-0.4 alike)
 DARK_GRID_MARGIN = 0.05
+# The ink view measures the grid instead of the line view where its 5 mm comb is this clear (the
+# development set's dark blue and green photos: 27-65; a red or pink grid leaves it no comb) ...
+CLEAR_COMB = 20.0
+# ... and its major lines stand out from the minor ones this many times better (those photos: 2.5-4.3;
+# real photos whose line view's major lines are weaker than its 1 mm lines: at most 1.37)
+MAJOR_LINES_CLEARER = 2.0
 
 
 @dataclass
@@ -55,7 +61,26 @@ def normalise(page: np.ndarray) -> Views:
     level, on_lines = dark_grid(ink)
     if on_lines is not None:  # on a dark grid's lines, only what is darker than the lines is trace
         ink[on_lines & (ink <= level)] = 0.0
-    return Views(ink=ink, lines=lines)
+    return Views(ink=ink, lines=ink if major_lines_clearer_in_ink(ink, lines) else lines)
+
+
+def major_lines_clearer_in_ink(ink: np.ndarray, lines: np.ndarray) -> bool:
+    """Whether the grid's 5 mm lines stand out from its 1 mm lines far better in the ink view (the
+    brightest channel) than in the line view (the darkest), which then hides which line of five is
+    a major one: ecg-image-kit's dark blue and dark green papers, all of whose lines are black in
+    the darkest channel and 0.6 against 0.3 dark in the brightest. There the straightening matched
+    blocks a 1 mm line off and the time scale fitted a comb of the wrong lines: rows read 1-2 mm
+    out of step. Judged at the ink view's 5 mm period, where its comb is clear; a line view whose
+    major lines are as strong as its minor ones (every real photo's red, pink or grey grid) is
+    kept."""
+    trace = ink > INK_THRESHOLD
+    in_ink, _ = line_profiles(Views(ink=ink, lines=ink), trace)
+    period, strength = _comb_period(in_ink)
+    if strength < CLEAR_COMB:
+        return False
+    in_lines, _ = line_profiles(Views(ink=ink, lines=lines), trace)
+    ink_ratio, lines_ratio = (_major_to_minor(_detrended(p, period), period) for p in (in_ink, in_lines))
+    return lines_ratio < 1.0 and ink_ratio > MAJOR_LINES_CLEARER * lines_ratio
 
 
 def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
@@ -84,13 +109,19 @@ def dark_grid(ink: np.ndarray) -> tuple[float, np.ndarray | None]:
             on = share > cover
             found[rows, on | np.roll(on, 1) | np.roll(on, -1)] = True
     on_lines = vertical | horizontal
-    # The lines' own darkness, measured on the vertical ones where they pass for ink (a flat stretch
-    # of trace passes for a horizontal line), else on the horizontal ones: the trace where it
-    # crosses them is a few per cent of those pixels, and darker; the margin is JPEG's noise. Lines
-    # as dark as the trace elsewhere are the trace (tall QRS complexes in the same columns on every
-    # row of a fast rhythm).
-    measured = horizontal if grey_scan else vertical
-    level = float(np.percentile(ink[measured & (ink > INK_THRESHOLD)], 90)) + DARK_GRID_MARGIN
+    # The lines' own darkness: the trace where it crosses them is a few per cent of their pixels,
+    # and darker; the margin is JPEG's noise. Measured on the vertical lines and on the horizontal
+    # ones, the lighter of the two: a flat stretch of trace passes for a horizontal line
+    # (ecg00046), and the tall QRS complexes of a regular rhythm, in the same columns on every row,
+    # for vertical ones (a kit-style black-and-white scan: its lines' darkness read as the trace's,
+    # the baseline's grid line followed instead of the QRS complexes, 5.2 dB). Only the horizontal
+    # ones on a grey scan. Lines as dark as the trace elsewhere are the trace.
+    families = (horizontal,) if grey_scan else (vertical, horizontal)
+    level = min(
+        float(np.percentile(ink[inked], 90)) + DARK_GRID_MARGIN
+        for inked in (found & (ink > INK_THRESHOLD) for found in families)
+        if inked.any()
+    )
     elsewhere = ink[~on_lines & (ink > INK_THRESHOLD)]  # none on a blank sheet of dark grid
     if elsewhere.size and level + DARK_GRID_MARGIN > np.percentile(elsewhere, 95):
         return 1.0, None
@@ -293,10 +324,15 @@ def _drifting_lines(detrended: np.ndarray, px_per_mm: float, step: float) -> tup
 
 
 def _lines_alike(detrended: np.ndarray, period: float) -> bool:
-    """Whether the major lines hardly stand out from the minor ones: the profile's 5 mm frequency
-    weak against its 1 mm one."""
+    """Whether the major lines hardly stand out from the minor ones."""
+    return _major_to_minor(detrended, period) < UNIFORM_LINES
+
+
+def _major_to_minor(detrended: np.ndarray, period: float) -> float:
+    """How the major lines stand out from the minor ones: the profile's 5 mm frequency against its
+    1 mm one."""
     fundamental, fifth = np.interp([1 / period, 5 / period], *_spectrum(detrended))
-    return bool(fundamental < UNIFORM_LINES * fifth)
+    return float(fundamental / max(fifth, 1e-9))
 
 
 def _without_trend(profile: np.ndarray) -> np.ndarray:
