@@ -17,7 +17,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
-from ecg_ml.digitize.grid import Grid, _comb_period, profile_to_mm, x_to_mm
+from ecg_ml.digitize.grid import Grid, _comb_period, normalise, profile_to_mm, x_to_mm
 from ecg_ml.digitize.pipeline import (
     N_SAMPLES,
     beat_envelope,
@@ -25,10 +25,12 @@ from ecg_ml.digitize.pipeline import (
     row_lags,
     stroke_break_mm,
     trace_end,
+    unpulsed_row,
 )
 from ecg_ml.digitize.trace import (
     Pulse,
     _drop_detours,
+    find_pulses,
     follow_row,
     in_one_column,
     pulse_gain_and_speed,
@@ -152,6 +154,32 @@ def test_a_blank_sheet_of_dark_grid_paper_is_not_an_ecg() -> None:
     with pytest.raises(UnreadablePhoto) as refused:
         digitize_image(cv2.imencode(".png", page)[1].tobytes())
     assert refused.value.code == feedback.NOT_AN_ECG
+
+
+@pytest.mark.parametrize(
+    ("minor", "major", "in_ink"),
+    [
+        ((179, 0, 0), (102, 0, 0), True),  # BGR: ecg-image-kit's dark blue paper
+        ((77, 204, 0), (0, 77, 0), True),  # its dark green
+        ((219, 223, 254), (0, 0, 255), False),  # its red
+        ((248, 237, 254), (221, 203, 255), False),  # its pink
+    ],
+)
+def test_the_grid_is_measured_where_its_major_lines_stand_out(
+    minor: tuple[int, int, int], major: tuple[int, int, int], in_ink: bool
+) -> None:
+    """Dark blue and dark green papers' 1 mm and 5 mm lines are all black in the darkest channel
+    (the line view) and differ only in the brightest (the ink view): the grid is measured in the
+    ink view there (line slips read rows 1-2 mm out of step). Light papers keep the line view:
+    their lines leave the ink view blank."""
+    page = np.full((1700, 2200, 3), 255, np.uint8)
+    for step, colour in ((200 / 25.4, minor), (1000 / 25.4, major)):
+        for at in np.arange(0, 2200, step):
+            cv2.line(page, (round(at), 0), (round(at), 1699), colour, 2)
+        for at in np.arange(0, 1700, step):
+            cv2.line(page, (0, round(at)), (2199, round(at)), colour, 2)
+    views = normalise(cv2.GaussianBlur(page, (0, 0), 1.0))  # a photo's blur
+    assert (views.lines is views.ink) == in_ink
 
 
 @pytest.mark.parametrize("data", [b"", b"not an image at all", (REPO_ROOT / "pyproject.toml").read_bytes()])
@@ -352,6 +380,44 @@ def test_a_row_whose_trace_fades_for_a_column_twice_stays_on_its_own_trace() -> 
     trace = follow_row(vertical_runs(ink > 0.42), ink, 300.0, [150.0], 0, 300, 142.0, 3.0, 0.42)
     assert trace.followed.sum() >= 298
     assert np.abs(trace.point_y - 300).max() < 2
+
+
+def test_a_qrs_leaving_the_pulse_does_not_move_its_falling_edge() -> None:
+    """The trace runs on from the pulse's falling edge straight into a QRS whose upstroke stands
+    5 px on, inside the window the edge's centre is weighed in: it pulled the edge (time 0) 2.5 px
+    late (a kit-style red photo: every lead 6 samples early, 2.6 dB). Each edge is the stroke met
+    first from the pulse's blank inside."""
+    ink = np.zeros((500, 1000), np.float32)
+    ink[200:281, 99:102] = 1.0  # rising stroke, x = 100
+    ink[199:202, 99:142] = 1.0  # top stroke
+    ink[200:281, 139:142] = 1.0  # falling stroke, x = 140
+    ink[279:282, 139:400] = 1.0  # the trace running on from it ...
+    ink[180:281, 144:147] = 1.0  # ... into a QRS: its upstroke at x = 145, its downstroke at 149
+    ink[180:300, 148:151] = 1.0
+    mask = ink > 0.42
+    pulses = find_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), 3.0, fall_runs_on=True)
+    assert len(pulses) == 1
+    assert abs(pulses[0].x_rise - 100) < 0.5
+    assert abs(pulses[0].x_fall - 140) < 0.5
+
+
+def test_a_row_is_inferred_on_a_trace_not_on_a_grid_line() -> None:
+    """Rows at 400 and 700 with their pulses. A dark green grid's line passing for ink over most
+    of the page one spacing above them was taken for a row without a pulse (every lead then read
+    a row off, -3.7 dB); a trace one spacing below them still is one."""
+    mask = np.zeros((1200, 1500), bool)
+    pulses = [Pulse(20.0, 60.0, y, y - 80.0, 70.0) for y in (400.0, 700.0)]
+    for y in (400, 700):
+        mask[y - 1 : y + 2, 80:] = True
+    mask[100, 80:1350] = True  # the grid line: one pixel row over most of the page
+    mask[101, 80:1500:2] = True  # and its dotted fringe
+    assert unpulsed_row(mask, pulses, Grid(8.0, 8.0, 50.0)) is None
+    for x in range(80, 1500):  # a trace wandering a few px about 1000, a QRS every 100 px
+        y = 1000 + round(4 * np.sin(x / 80))
+        mask[y - 1 : y + 2, x] = True
+        if x % 100 < 3:
+            mask[930:y, x] = True
+    assert abs(unpulsed_row(mask, pulses, Grid(8.0, 8.0, 50.0)) - 1000) <= 5
 
 
 @pytest.mark.parametrize(
