@@ -181,15 +181,18 @@ def _measure_pulse(
     mid = round((top + bottom) / 2)
     band = ink[max(0, mid - 3) : mid + 4]
 
-    def centre_x(x: float, inside_on_right: bool) -> float:
+    def centre_x(x: float, inside: float) -> float:
+        """The stroke at x, inside: a point within the pulse (its middle)."""
         a, b = max(0, round(x - 2 * width)), min(w, round(x + 2 * width) + 1)
+        from_left = inside < x  # the falling edge: the pulse's blank inside lies to its left
+        a, b = (max(a, round(inside)), b) if from_left else (a, min(b, round(inside) + 1))
         weights = band[:, a:b].sum(axis=0)
         # Only the stroke met first from the pulse's blank inside: a trace leaving the falling edge
         # with a steep stroke (a QRS at time 0) lies within the window and pulled the edge up to
         # 3 px late (a kit-style red photo: 2.6 dB, every lead 6 samples early).
         if weights.any():
-            lo, hi = _first_stroke(weights if inside_on_right else weights[::-1])
-            if not inside_on_right:
+            lo, hi = _first_stroke(weights if from_left else weights[::-1])
+            if not from_left:
                 lo, hi = len(weights) - 1 - hi, len(weights) - 1 - lo
             weights[:lo] = 0.0
             weights[hi + 1 :] = 0.0
@@ -201,7 +204,8 @@ def _measure_pulse(
         weights = ink[a:b, xa_i:xb_i].sum(axis=1) if xb_i > xa_i else np.zeros(b - a)
         return float((weights * np.arange(a, b)).sum() / weights.sum()) if weights.sum() > 0 else y
 
-    rise, fall = centre_x(x1, False), centre_x(x2, True)
+    middle = (x1 + x2) / 2
+    rise, fall = centre_x(x1, middle), centre_x(x2, middle)
     stub = 0.7 * grid.px_per_mm_x
     base_left = centre_y(bottom - width / 2, rise - stub - width, rise - width)
     base_right = centre_y(bottom - width / 2, fall + width, fall + stub)

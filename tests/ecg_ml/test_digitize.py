@@ -401,6 +401,24 @@ def test_a_qrs_leaving_the_pulse_does_not_move_its_falling_edge() -> None:
     assert abs(pulses[0].x_fall - 140) < 0.5
 
 
+def test_a_narrow_pulse_in_a_blurred_photo_keeps_its_two_edges_apart() -> None:
+    """Strokes 25 px apart and a line width measured at 12 px (ecg00049, blurred): each edge's
+    window reaches the other stroke; the stroke met first from the pulse's inside there was the
+    other edge (the pulse read 2 px wide, the page at 5 mm/mV). Each edge is looked for on its own
+    side of the pulse's middle."""
+    ink = np.zeros((500, 1000), np.float32)
+    ink[200:281, 99:102] = 1.0  # rising stroke, x = 100
+    ink[199:202, 99:127] = 1.0  # top stroke
+    ink[200:281, 124:127] = 1.0  # falling stroke, x = 125
+    ink[279:282, 20:100] = 1.0
+    ink[279:282, 124:400] = 1.0
+    mask = ink > 0.42
+    pulses = find_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), 12.0, fall_runs_on=True)
+    assert len(pulses) == 1
+    assert abs(pulses[0].x_rise - 100) < 0.5
+    assert abs(pulses[0].x_fall - 125) < 0.5
+
+
 def test_a_row_is_inferred_on_a_trace_not_on_a_grid_line() -> None:
     """Rows at 400 and 700 with their pulses. A dark green grid's line passing for ink over most
     of the page one spacing above them was taken for a row without a pulse (every lead then read
