@@ -382,23 +382,34 @@ def test_a_row_whose_trace_fades_for_a_column_twice_stays_on_its_own_trace() -> 
     assert np.abs(trace.point_y - 300).max() < 2
 
 
+def pulse_drawn(fall: int) -> np.ndarray:
+    """Ink of a 1 mV pulse 80 px tall, its 3 px strokes at x = 100 and x = `fall`, the trace
+    running on from its falling edge."""
+    ink = np.zeros((500, 1000), np.float32)
+    ink[200:281, 99:102] = 1.0
+    ink[199:202, 99 : fall + 2] = 1.0
+    ink[200:281, fall - 1 : fall + 2] = 1.0
+    ink[279:282, fall - 1 : 400] = 1.0
+    return ink
+
+
+def pulse_edges(ink: np.ndarray, width: float) -> tuple[float, float]:
+    mask = ink > 0.42
+    pulses = find_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), width, fall_runs_on=True)
+    assert len(pulses) == 1
+    return pulses[0].x_rise, pulses[0].x_fall
+
+
 def test_a_qrs_leaving_the_pulse_does_not_move_its_falling_edge() -> None:
     """The trace runs on from the pulse's falling edge straight into a QRS whose upstroke stands
     5 px on, inside the window the edge's centre is weighed in: it pulled the edge (time 0) 2.5 px
     late (a kit-style red photo: every lead 6 samples early, 2.6 dB). Each edge is the stroke met
     first from the pulse's blank inside."""
-    ink = np.zeros((500, 1000), np.float32)
-    ink[200:281, 99:102] = 1.0  # rising stroke, x = 100
-    ink[199:202, 99:142] = 1.0  # top stroke
-    ink[200:281, 139:142] = 1.0  # falling stroke, x = 140
-    ink[279:282, 139:400] = 1.0  # the trace running on from it ...
-    ink[180:281, 144:147] = 1.0  # ... into a QRS: its upstroke at x = 145, its downstroke at 149
+    ink = pulse_drawn(140)
+    ink[180:281, 144:147] = 1.0  # the QRS: its upstroke at x = 145, its downstroke at 149
     ink[180:300, 148:151] = 1.0
-    mask = ink > 0.42
-    pulses = find_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), 3.0, fall_runs_on=True)
-    assert len(pulses) == 1
-    assert abs(pulses[0].x_rise - 100) < 0.5
-    assert abs(pulses[0].x_fall - 140) < 0.5
+    rise, fall = pulse_edges(ink, 3.0)
+    assert abs(rise - 100) < 0.5 and abs(fall - 140) < 0.5
 
 
 def test_a_narrow_pulse_in_a_blurred_photo_keeps_its_two_edges_apart() -> None:
@@ -406,17 +417,10 @@ def test_a_narrow_pulse_in_a_blurred_photo_keeps_its_two_edges_apart() -> None:
     window reaches the other stroke; the stroke met first from the pulse's inside there was the
     other edge (the pulse read 2 px wide, the page at 5 mm/mV). Each edge is looked for on its own
     side of the pulse's middle."""
-    ink = np.zeros((500, 1000), np.float32)
-    ink[200:281, 99:102] = 1.0  # rising stroke, x = 100
-    ink[199:202, 99:127] = 1.0  # top stroke
-    ink[200:281, 124:127] = 1.0  # falling stroke, x = 125
-    ink[279:282, 20:100] = 1.0
-    ink[279:282, 124:400] = 1.0
-    mask = ink > 0.42
-    pulses = find_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), 12.0, fall_runs_on=True)
-    assert len(pulses) == 1
-    assert abs(pulses[0].x_rise - 100) < 0.5
-    assert abs(pulses[0].x_fall - 125) < 0.5
+    ink = pulse_drawn(125)
+    ink[279:282, 20:100] = 1.0  # the stub before the pulse
+    rise, fall = pulse_edges(ink, 12.0)
+    assert abs(rise - 100) < 0.5 and abs(fall - 125) < 0.5
 
 
 def test_a_row_is_inferred_on_a_trace_not_on_a_grid_line() -> None:
