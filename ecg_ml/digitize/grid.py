@@ -47,7 +47,8 @@ def normalise(page: np.ndarray) -> Views:
     """Divide out the paper's local brightness: uneven light and shadows become a flat white. A
     colour cast is removed first with one gain per channel (the cast is the same over the page).
     ink: the brightest channel stays dark only on the (black) trace; lines: the darkest channel
-    is dark on grid lines of any colour as well."""
+    is dark on grid lines of any colour as well (the ink view itself where only it tells the major
+    lines from the minor ones: major_lines_clearer_in_ink)."""
     w = page.shape[1]
     size = max(5, (w // 4) // 90) | 1  # ~3 mm: wider than the trace, the grid lines and the QRS spikes
     white = np.percentile(page[::8, ::8].reshape(-1, 3), 90, axis=0).astype(np.float32)

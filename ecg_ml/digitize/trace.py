@@ -182,7 +182,7 @@ def _measure_pulse(
     band = ink[max(0, mid - 3) : mid + 4]
 
     def centre_x(x: float, inside: float) -> float:
-        """The stroke at x, inside: a point within the pulse (its middle)."""
+        """The x of the stroke near x; `inside`: a point within the pulse (its middle)."""
         a, b = max(0, round(x - 2 * width)), min(w, round(x + 2 * width) + 1)
         from_left = inside < x  # the falling edge: the pulse's blank inside lies to its left
         a, b = (max(a, round(inside)), b) if from_left else (a, min(b, round(inside) + 1))
