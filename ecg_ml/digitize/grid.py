@@ -25,6 +25,7 @@ CLEAR_COMB = 20.0
 # ... and its major lines stand out from the minor ones this many times better (those photos: 2.5-4.3;
 # real photos whose line view's major lines are weaker than its 1 mm lines: at most 1.37)
 MAJOR_LINES_CLEARER = 2.0
+MAX_PAGE_MM = 300.0  # the most paper a flattened page spans across (A4 and US letter landscape: 280)
 
 
 @dataclass
@@ -62,6 +63,7 @@ def normalise(page: np.ndarray) -> Views:
     level, on_lines = dark_grid(ink)
     if on_lines is not None:  # on a dark grid's lines, only what is darker than the lines is trace
         ink[on_lines & (ink <= level)] = 0.0
+        return Views(ink=ink, lines=lines)  # the ink view keeps only the lines' fringes: no grid view
     return Views(ink=ink, lines=ink if major_lines_clearer_in_ink(ink, lines) else lines)
 
 
@@ -77,7 +79,8 @@ def major_lines_clearer_in_ink(ink: np.ndarray, lines: np.ndarray) -> bool:
     trace = ink > INK_THRESHOLD
     in_ink, _ = line_profiles(Views(ink=ink, lines=ink), trace)
     period, strength = _comb_period(in_ink)
-    if strength < CLEAR_COMB:
+    # A comb finer than a page's width of paper allows is no grid (colour noise's resampling).
+    if strength < CLEAR_COMB or period < 5.0 * ink.shape[1] / MAX_PAGE_MM:
         return False
     in_lines, _ = line_profiles(Views(ink=ink, lines=lines), trace)
     ink_ratio, lines_ratio = (_major_to_minor(_detrended(p, period), period) for p in (in_ink, in_lines))
