@@ -1,6 +1,7 @@
 """The printed traces: calibration pulses (they give rows, baselines, gain and paper speed),
 the layout, and each row's trace followed column by column."""
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,6 +292,9 @@ SHARED_STROKE_REACH = 0.75
 # Detours onto another row's side dropped up to this share of the reach long (about 4 mm at 30 mm
 # between rows: where a faint own trace vanishes for 0.1-0.15 s the path runs along the other row).
 DETOUR = 0.14
+# Level stretches away from the baseline this share of the reach long or longer are a line, not
+# the trace (about 2 mm at 35 mm between rows): _drop_far_lines.
+FAR_LINE = 0.05
 
 
 def follow_row(
@@ -354,6 +358,7 @@ def follow_row(
         k, pick = came_from, int(pointers[k][1][pick])
     longest = max(2, round(4 * width), round(DETOUR * reach))
     _drop_detours(tops, bottoms, baseline, other_baselines, 0.25 * reach, longest)
+    _drop_far_lines(tops, bottoms, baseline, 0.25 * reach, round(FAR_LINE * reach))
     _clip_shared_strokes(tops, bottoms, baseline, other_baselines)
     centre = (tops + bottoms) / 2
     owned = np.isfinite(centre) & _nearest_own(tops, bottoms, baseline, other_baselines, reach)
@@ -384,7 +389,7 @@ def _best_steps(
             (np.full(len(col_tops), -1), np.zeros(len(col_tops), np.int64)),
             np.zeros(len(col_tops)),
         )
-    total, gap = _step(columns[k - 1], col_tops, col_bottoms, costs[k - 1])
+    total, gap = _step(columns[k - 1], col_tops, col_bottoms, costs[k - 1], width)
     rows = np.arange(len(col_tops))
     best = np.argmin(total, axis=1)
     best_total, best_gap = total[rows, best], gap[rows, best]
@@ -395,7 +400,7 @@ def _best_steps(
             break
         tops, bottoms = col_tops[jumped], col_bottoms[jumped]
         earlier = columns[k - 1 - skipped]
-        total, gap = _step(earlier, tops, bottoms, costs[k - 1 - skipped])
+        total, gap = _step(earlier, tops, bottoms, costs[k - 1 - skipped], width)
         total += JUMP * skipped * width
         # Only a hole in the stroke is stepped over: no ink of the columns between may lie within a
         # quarter of the reach of the span the two runs cover (a spike's tip, or the stroke down to
@@ -421,12 +426,21 @@ def _step(
     tops: np.ndarray,
     bottoms: np.ndarray,
     previous_costs: np.ndarray,
+    width: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The cost of reaching each run (tops, bottoms) from each run of an earlier column, and the
     px of paper between them."""
     below = tops[:, None] - previous[2][None, :]  # px the run lies below the earlier one
     gap = np.maximum(0, np.maximum(below, previous[1][None, :] - bottoms[:, None]))
-    return previous_costs[None, :] + JUMP * gap, gap
+    # A stroke leaves its column at one of its run's ends: a run lying inside the earlier one, away
+    # from both ends, is more likely something the stroke crosses (a grid line between a narrow QRS
+    # spike's legs) than where it goes on. Taken at only the baseline's small pull, the spike's tip
+    # columns were read on the grid line: R waves cut to a third on a dark green page. It pays a
+    # little more than a line's width of paper, no more: a trace leaving a column separator's bar
+    # from its middle does go on there (ecg00003's aVR went down the bar into its printed name).
+    nested = np.minimum(tops[:, None] - previous[1][None, :], previous[2][None, :] - bottoms[:, None])
+    off_ends = np.clip(nested - width, 0, width + 2)
+    return previous_costs[None, :] + JUMP * (gap + off_ends), gap
 
 
 def _nearest_own(
@@ -457,10 +471,6 @@ def _drop_detours(
     own trace faded there under the ink threshold (a thin, steep stroke), and the path had to take
     some run, the other row's (ecg00043's strip read 3.6 mV spikes from the row above). A tall R
     wave whose thin middle faded has its tip on its own row's side, and is kept."""
-
-    def gap(i: int, j: int) -> float:
-        return max(0.0, tops[j] - bottoms[i], tops[i] - bottoms[j])
-
     found = np.flatnonzero(np.isfinite(tops))
     centres = (tops[found] + bottoms[found]) / 2
     nearest_other = np.full(len(found), np.inf)
@@ -473,8 +483,43 @@ def _drop_detours(
         if first_k == 0 or last_k == len(found) - 1:
             continue
         before, first, last, after = found[first_k - 1], found[first_k], found[last_k], found[last_k + 1]
-        if last - first < longest and gap(before, first) > far and gap(last, after) > far:
+        jumps = _paper_between(tops, bottoms, before, first), _paper_between(tops, bottoms, last, after)
+        if last - first < longest and min(jumps) > far:
             tops[first : last + 1], bottoms[first : last + 1] = np.nan, np.nan
+
+
+def _drop_far_lines(
+    tops: np.ndarray, bottoms: np.ndarray, baseline: float, far: float, shortest: int
+) -> None:
+    """Forget the stretches of the path lying more than `far` from the baseline, `shortest` columns
+    long or longer, that the path jumped to and back from (over a quarter of `far` of paper each
+    way) and whose columns mostly lie on one pixel row (give or take one): a grid line or a printed
+    rule the path took where the own trace vanished (a faint trace cleared with the dark grid line
+    it lies on: a dark blue page's leads read at -1.6 mV between beats). The trace is bridged
+    across instead. A trace wandering that far from its baseline is reached by its own strokes
+    (ecg00006's rhythm strip), and tall waves cut off by the page's top edge lie on its first
+    pixel row (ecg00006's V4): both kept."""
+    centre = (tops + bottoms) / 2
+    found = np.isfinite(centre)
+    away = found & (np.abs(np.nan_to_num(centre, nan=baseline) - baseline) > far)
+    near = np.flatnonzero(found & ~away)
+    for before, after in itertools.pairwise(near):
+        stretch = np.flatnonzero(away[before + 1 : after]) + before + 1
+        if stretch.size == 0 or stretch[-1] - stretch[0] + 1 < shortest or tops[stretch].min() <= 0:
+            continue
+        jumps = [
+            _paper_between(tops, bottoms, before, stretch[0]),
+            _paper_between(tops, bottoms, stretch[-1], after),
+        ]
+        rows = np.round(centre[stretch]).astype(np.int64)
+        on_one_row = np.convolve(np.bincount(rows - rows.min()), np.ones(3, np.int64), mode="same").max()
+        if min(jumps) > far / 4 and 2 * on_one_row >= stretch.size:
+            tops[stretch], bottoms[stretch] = np.nan, np.nan
+
+
+def _paper_between(tops: np.ndarray, bottoms: np.ndarray, i: int, j: int) -> float:
+    """Px of paper between columns i's and j's runs (0 where they overlap)."""
+    return max(0.0, tops[j] - bottoms[i], tops[i] - bottoms[j])
 
 
 def _clip_shared_strokes(

@@ -30,6 +30,7 @@ from ecg_ml.digitize.pipeline import (
 from ecg_ml.digitize.trace import (
     Pulse,
     _drop_detours,
+    _drop_far_lines,
     find_pulses,
     follow_row,
     in_one_column,
@@ -380,6 +381,45 @@ def test_a_row_whose_trace_fades_for_a_column_twice_stays_on_its_own_trace() -> 
     trace = follow_row(vertical_runs(ink > 0.42), ink, 300.0, [150.0], 0, 300, 142.0, 3.0, 0.42)
     assert trace.followed.sum() >= 298
     assert np.abs(trace.point_y - 300).max() < 2
+
+
+def test_a_narrow_spike_is_read_to_its_tip_past_a_grid_line_between_its_legs() -> None:
+    """An R wave 2 px wide between its legs, a dark grid's line crossing it 20 px above the
+    baseline: in the tip's columns the line's short run sits between the legs, nearer the baseline
+    than the tip's. Taken for the trace there, R waves were cut to a third (a kit-style dark green
+    page). A stroke goes on from one of its run's ends, and the tip is read."""
+    ink = np.zeros((200, 120), np.float32)
+    ink[99:102] = 1.0  # the baseline, 100
+    ink[99:102, 51:54] = 0.0  # the trace is the spike there
+    ink[40:101, 50] = 1.0  # the upstroke
+    ink[38:60, 51:54] = 1.0  # the tip, between the legs
+    ink[45:101, 54] = 1.0  # the downstroke
+    ink[80, 51:54] = 1.0  # the grid line's piece between the legs
+    trace = follow_row(vertical_runs(ink > 0.42), ink, 100.0, [], 0, 120, 90.0, 1.0, 0.42)
+    assert trace.point_y.min() < 42
+    in_tip = np.isin(trace.point_column, [51, 52, 53])
+    assert in_tip.any() and trace.point_y[in_tip].max() < 62
+
+
+def test_a_level_line_far_from_the_baseline_is_bridged_not_read() -> None:
+    """Where a faint trace was cleared with the dark grid line it lay on, the row follower hopped
+    over specks to a grid line 12 mm below and ran along it (a dark blue page's V4 read at -1.6 mV
+    between beats). That level stretch is forgotten and bridged; a QRS whose strokes reach as far
+    is kept, and so is the trace where its baseline wanders as far, reached by its own stroke."""
+    tops = np.full(60, 100.0)
+    tops[10:30] = 196.0  # the grid line, 96 px below the baseline, hopped to and from
+    tops[12] = 235.0  # its line's neighbour taken for a column
+    tops[40:44] = [40.0, 20.0, 20.0, 40.0]  # a tall R wave, its strokes from the baseline up
+    bottoms = tops + 2
+    bottoms[40:44] = [100.0, 40.0, 40.0, 100.0]
+    _drop_far_lines(tops, bottoms, baseline=100.0, far=65.0, shortest=13)
+    assert np.isnan(tops[10:30]).all()
+    assert np.isfinite(np.delete(tops, range(10, 30))).all()
+    wander = np.concatenate([np.full(10, 100.0), np.linspace(100, 180, 20), np.full(30, 180.0)])
+    tops, bottoms = wander.copy(), wander + 2
+    tops[49], bottoms[49] = 100.0, 102.0
+    _drop_far_lines(tops, bottoms, baseline=100.0, far=65.0, shortest=13)
+    assert np.isfinite(tops).all()
 
 
 def pulse_drawn(fall: int) -> np.ndarray:
