@@ -68,6 +68,7 @@ HAIR_GAP_MM = 0.3
 # runs on unbroken in faint ink; real photos whose faint ink bridges the gap, ecg00035 and
 # ecg00047, 256 and later).
 TRACE_START_REACH_MM = 3.0
+PULSE_TOP_MM = 3.0  # an inferred pulse's top stroke is looked for this far above or below where it was placed
 RUN_ON_END_MM = (4.0, 0.5)
 # trace_end: ink this near the page's right edge is at the edge; a band of it up to EDGE_BAND_MM
 # wide is the page's border; a narrow stretch of ink may be a grid line or a speck.
@@ -112,6 +113,7 @@ PULSE_FAINT_INK = (0.32, 0.26, 0.2)
 
 LEAD = {name: i for i, name in enumerate(STANDARD_LEADS)}
 LAYOUT_ROWS = (3, 4, 5, 6)  # rows of the layouts read (detect_layout)
+ROW_MISSING_GAP = 1.7  # rows this many times further apart than the nearest two have one missing between
 # Rows of traces found from the traces alone (trace_rows): ink within 0.75 mm of the baseline on this
 # share of the page's width, at least TRACE_ROW_QUARTER in each quarter of it (a line of printed
 # text covers only part of the width), away from the page's top and bottom edges.
@@ -463,7 +465,7 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | N
     # With one pulse missing in the middle the median gap may be the double one: the least is not.
     least = float(gaps.min()) if gaps.size else spacing
     pairs = zip(baselines, baselines[1:], gaps, strict=False)
-    between = [(a + b) / 2 for a, b, gap in pairs if gap > 1.7 * least]
+    between = [(a + b) / 2 for a, b, gap in pairs if gap > ROW_MISSING_GAP * least]
     for centre in (baselines[0] - spacing, baselines[-1] + spacing, *between):
         a, b = round(centre - 0.25 * spacing), round(centre + 0.25 * spacing)
         if a < 0 or b > h:
@@ -515,14 +517,24 @@ def calibration_pulses(
             with_strip = strip_on_trace_rows(mask, ink, runs, outcome[0], grid)
             if with_strip is not None:
                 return with_strip, True
-        if len(outcome[0]) in LAYOUT_ROWS:
+        if len(outcome[0]) in LAYOUT_ROWS and not rows_missing(outcome[0]):
             return outcome
     on_rows = pulses_on_trace_rows(*page_trace_rows(mask, ink, runs, grid), ink, best, grid)
     if on_rows is not None:
         return on_rows, True
     if isinstance(outcome, UnreadablePhoto):
         raise outcome
+    if rows_missing(outcome[0]):
+        raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "rows without their calibration pulse")
     return outcome
+
+
+def rows_missing(pulses: list[Pulse]) -> bool:
+    """Whether the pulses leave a gap where a row or more must lie (ROW_MISSING_GAP): found so, a
+    6x2 page's two rows whose pulses the traces crossed were passed over and the page read as
+    3x4+1, every lead in the wrong place (0.6 dB)."""
+    gaps = np.diff([p.y_base for p in pulses])
+    return gaps.size >= 2 and float(gaps.max()) > ROW_MISSING_GAP * float(gaps.min())
 
 
 def trace_rows(mask: np.ndarray, grid: Grid) -> list[float]:
@@ -724,25 +736,53 @@ def completed_pulses(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> tuple
     unpulsed = unpulsed_row(mask, pulses, grid)
     if unpulsed is None:
         return pulses, False
-    pulses = with_inferred_pulse(pulses, unpulsed)
+    pulses = with_inferred_pulse(pulses, unpulsed, mask, grid)
     if unpulsed_row(mask, pulses, grid) is not None:
         raise UnreadablePhoto(feedback.LAYOUT_NOT_RECOGNIZED, "rows without their calibration pulse")
     return pulses, True
 
 
-def with_inferred_pulse(pulses: list[Pulse], baseline: float) -> list[Pulse]:
+def with_inferred_pulse(pulses: list[Pulse], baseline: float, mask: np.ndarray, grid: Grid) -> list[Pulse]:
     """The pulses with one for the row at `baseline` whose own is missing: where and how tall the
-    nearest row's is (carts print every row's pulse in the same columns, at the same gain)."""
+    nearest row's is (carts print every row's pulse in the same columns, at the same gain), at the
+    height of its top stroke where that alone is printed (pulse_top)."""
     nearest = min(pulses, key=lambda p: abs(p.y_base - baseline))
+    height = nearest.y_base - nearest.y_top
     inferred = Pulse(
         x_rise=nearest.x_rise,
         x_fall=nearest.x_fall,
         y_base=baseline,
-        y_top=baseline - (nearest.y_base - nearest.y_top),
+        y_top=baseline - height,
         x_end=nearest.x_end,
         inferred=True,
     )
+    top = pulse_top(mask, inferred, grid)
+    if top is not None:
+        inferred = replace(inferred, y_top=top, y_base=top + height)
     return sorted([*pulses, inferred], key=lambda p: p.y_base)
+
+
+def pulse_top(mask: np.ndarray, pulse: Pulse, grid: Grid) -> float | None:
+    """Where an inferred pulse's own top stroke lies (px), if it is printed within PULSE_TOP_MM of
+    where the pulse was placed: a pixel row inked across most of the pulse's width and not before
+    it (a grid line runs on). The baseline it was placed by is the trace's flat stretches', which
+    a record's offset lifts or lowers: a kit-style dark blue page whose pulse edges lay on grid
+    lines cleared with them read its row 1.1 mm low (0.5 dB); its top stroke stood clear."""
+    x0, x1 = round(pulse.x_rise) + 2, round(pulse.x_fall) - 1
+    span = x1 - x0
+    reach = round(PULSE_TOP_MM * grid.px_per_mm_y)
+    y0, y1 = max(0, round(pulse.y_top) - reach), min(mask.shape[0], round(pulse.y_top) + reach + 1)
+    if span < 4 or x0 - span < 0 or y1 <= y0:
+        return None
+    inside = mask[y0:y1, x0:x1].mean(axis=1)
+    before = mask[y0:y1, x0 - span : x0 - 2].mean(axis=1)
+    stroke = (inside > 0.7) & (before < 0.3)
+    if not stroke.any():
+        return None
+    rows = np.flatnonzero(stroke)
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    nearest = min(runs, key=lambda run: abs(y0 + run.mean() - pulse.y_top))
+    return float(y0 + nearest.mean())
 
 
 def printed_row_mm(runs: Runs, pulses: list[Pulse], grid: Grid, page_w: int) -> float:

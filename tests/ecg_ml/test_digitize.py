@@ -22,6 +22,7 @@ from ecg_ml.digitize.pipeline import (
     N_SAMPLES,
     beat_envelope,
     beat_lag,
+    calibration_pulses,
     row_lags,
     stroke_break_mm,
     trace_end,
@@ -420,6 +421,49 @@ def test_a_level_line_far_from_the_baseline_is_bridged_not_read() -> None:
     tops[49], bottoms[49] = 100.0, 102.0
     _drop_far_lines(tops, bottoms, baseline=100.0, far=65.0, shortest=13)
     assert np.isfinite(tops).all()
+
+
+def test_pulses_leaving_a_gap_where_rows_must_lie_are_looked_for_further() -> None:
+    """Six rows, the pulses and traces of the second and third in fainter ink (the traces of a 6x2
+    page at 20 mm/mV crossing them): the first looks find four pulses, a number of rows 3x4+1 has,
+    with a gap of three rows between the first two. Taken so, every lead was read in the wrong
+    place (0.6 dB); the fainter ink's look finds all six."""
+    ink = np.zeros((1500, 700), np.float32)
+    for row in range(6):
+        base, level = 200 + 220 * row, 0.36 if row in (1, 2) else 1.0
+        ink[base - 81 : base + 2, 99:102] = level  # rising edge, 10 mm
+        ink[base - 81 : base - 78, 99:142] = level  # top stroke, 5 mm
+        ink[base - 81 : base + 2, 139:142] = level  # falling edge, the trace running on
+        ink[base - 1 : base + 2, 139:650] = level
+    mask = ink > 0.42
+    pulses, inferred = calibration_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), 3.0)
+    assert [round(p.y_base) for p in pulses] == [200 + 220 * row for row in range(6)]
+    assert not inferred
+
+
+def test_an_inferred_pulse_stands_on_its_own_top_stroke() -> None:
+    """Four rows; the third row's pulse edges lie on a dark grid's lines and were cleared with
+    them, its top stroke left. The row's pulse is inferred from its trace, whose flat stretches a
+    record's offset lifts 8 px (1 mm) above the pulse's foot: placed by them, the row read 0.1 mV
+    low (a kit-style dark blue page, 0.5 dB for III and aVF). The top stroke places it."""
+    ink = np.zeros((1200, 700), np.float32)
+    for row in range(4):
+        base = 200 + 250 * row
+        if row != 2:
+            ink[base - 81 : base + 2, 99:102] = 1.0
+            ink[base - 81 : base + 2, 139:142] = 1.0
+        ink[base - 81 : base - 78, 99:142] = 1.0
+        for x in range(150, 650):  # the trace, flat 1 mm above the foot, a wave every 60 px
+            phase = (x - 150) % 60
+            lift = 0 if phase < 25 else round(12 - abs(phase - 42.5) * 12 / 17.5)
+            ink[base - 9 - lift : base - 6 - lift, x] = 1.0
+    mask = ink > 0.42
+    pulses, inferred = calibration_pulses(mask, ink, vertical_runs(mask), Grid(8.0, 8.0, 50.0), 3.0)
+    assert inferred and len(pulses) == 4
+    assert pulses[2].inferred
+    drawn = pulses[1]  # the row above's, 250 px higher
+    assert abs(pulses[2].y_top - (drawn.y_top + 250)) <= 1
+    assert abs(pulses[2].y_base - (drawn.y_base + 250)) <= 1
 
 
 def pulse_drawn(fall: int) -> np.ndarray:
