@@ -1016,8 +1016,22 @@ def read_row(
             raise UnreadablePhoto(feedback.PAPER_CUT_OFF)
         problems.append("row_shorter_than_printed")
     reach = 0.95 * spacing
+    # Each lead's trace starts afresh where the row changes leads (ecg-image-kit draws the columns
+    # apart; carts with a separator tick too): the follower may jump there. Held to the last
+    # lead's end, the path went down into the next lead's printed name beside its first QRS.
+    columns = np.arange(first, last + 1)
+    changes = tuple(float(np.interp(start, axis.seconds(columns), columns)) for _, start, _ in row[1:])
     trace = follow_row(
-        runs, ink, pulse.y_base, other_baselines, first, min(page_w, last + 1), reach, width, INK_THRESHOLD
+        runs,
+        ink,
+        pulse.y_base,
+        other_baselines,
+        first,
+        min(page_w, last + 1),
+        reach,
+        width,
+        INK_THRESHOLD,
+        changes,
     )
     segments, shares, points = row_segments(trace, row, axis, pulse.y_base, px_per_mv, width)
     return RowReading(segments, shares, problems, points, trace)

@@ -286,6 +286,9 @@ JUMP = 1.0  # cost per px of paper between the runs of two neighbouring columns
 # of paper for each (ecg00049: two such holes 110 columns apart made the path run along the row
 # above between them, 0.8 s of its rhythm strip lost).
 SKIP_COLUMNS = 2
+# A lead change's column is known to a pixel or two (the row's time axis): the next lead's trace
+# is looked for this near it (_fresh_starts), and the step into its first column is free.
+LEAD_CHANGE_PX = 2
 # A stroke merged with another row's is cut this share of the way to that row's baseline (chosen on
 # the development set, fold 9: 0.5-0.8 score alike on 6x2 pages at 20 mm/mV, 1.0 worse).
 SHARED_STROKE_REACH = 0.75
@@ -307,13 +310,16 @@ def follow_row(
     reach: float,
     width: float,
     ink_level: float,
+    lead_changes: tuple[float, ...] = (),
 ) -> RowTrace:
     """Follow the trace from left to right: one ink run per column, chosen by dynamic programming
     over the whole row. A path pays for every pixel of paper it jumps between neighbouring columns
     (a printed stroke is continuous) and, a little, for straying from its own baseline: where the
     traces of adjacent rows touch or cross, the cheapest path stays on the stroke it came along
     and returns to its own row; over a hole of up to SKIP_COLUMNS columns in its own stroke it
-    steps rather than jump to a neighbour's ink and back (_best_steps). A column counts as
+    steps rather than jump to a neighbour's ink and back (_best_steps). Where the row's lead
+    changes (`lead_changes`, px) the next lead's trace starts afresh at its own value: a jump
+    there is free. A column counts as
     followed (`followed`) when its run is nearer its own baseline than any other row's, is
     reached from such a column without a jump, or lies in a hole stepped over between two such:
     where the own trace is missing (glare, a fold) the path may wander onto a neighbour's trace,
@@ -335,9 +341,12 @@ def follow_row(
     costs: list[np.ndarray] = []
     pointers: list[tuple[np.ndarray, np.ndarray]] = []  # per run: the column and run it came from
     gaps: list[np.ndarray] = []
+    fresh_starts = _fresh_starts(columns, lead_changes)
     for k, (_, col_tops, col_bottoms) in enumerate(columns):
         unary = STAY_NEAR_BASELINE * np.maximum(0, np.maximum(col_tops - baseline, baseline - col_bottoms))
-        total, came_from, gap = _best_steps(columns, costs, k, width, reach)
+        total, came_from, gap = _best_steps(
+            columns, costs, k, width, reach, 0.0 if k in fresh_starts else JUMP
+        )
         costs.append(total + unary)
         pointers.append(came_from)
         gaps.append(gap)
@@ -372,16 +381,41 @@ def follow_row(
     return RowTrace(xs.astype(np.float64), followed, point_x, point_y, point_column)
 
 
+def _fresh_starts(
+    columns: list[tuple[int, np.ndarray, np.ndarray]], lead_changes: tuple[float, ...]
+) -> set[int]:
+    """Per lead change, the column (index into `columns`) where the next lead's trace starts: the
+    first within LEAD_CHANGE_PX of the change whose ink touches none of the column's before (a
+    trace running on unbroken across the change starts nowhere afresh)."""
+    starts = set()
+    for change in lead_changes:
+        for k in range(1, len(columns)):
+            x, tops, bottoms = columns[k]
+            if x < change - LEAD_CHANGE_PX:
+                continue
+            if x > change + LEAD_CHANGE_PX:
+                break
+            previous_x, previous_tops, previous_bottoms = columns[k - 1]
+            touching = (tops[:, None] <= previous_bottoms[None, :] + 1) & (
+                bottoms[:, None] >= previous_tops[None, :] - 1
+            )
+            if previous_x < x - 1 or not touching.any():
+                starts.add(k)
+                break
+    return starts
+
+
 def _best_steps(
     columns: list[tuple[int, np.ndarray, np.ndarray]],
     costs: list[np.ndarray],
     k: int,
     width: float,
     reach: float,
+    jump: float,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
     """follow_row's step into column k: for each of its runs the cheapest path's cost, the column
     and run it came from (the one before, or for a run reached by a jump up to SKIP_COLUMNS more
-    back), and the px of paper it jumped."""
+    back), and the px of paper it jumped (at `jump` per px)."""
     col_tops, col_bottoms = columns[k][1], columns[k][2]
     if k == 0:
         return (
@@ -389,7 +423,7 @@ def _best_steps(
             (np.full(len(col_tops), -1), np.zeros(len(col_tops), np.int64)),
             np.zeros(len(col_tops)),
         )
-    total, gap = _step(columns[k - 1], col_tops, col_bottoms, costs[k - 1], width)
+    total, gap = _step(columns[k - 1], col_tops, col_bottoms, costs[k - 1], width, jump)
     rows = np.arange(len(col_tops))
     best = np.argmin(total, axis=1)
     best_total, best_gap = total[rows, best], gap[rows, best]
@@ -400,7 +434,7 @@ def _best_steps(
             break
         tops, bottoms = col_tops[jumped], col_bottoms[jumped]
         earlier = columns[k - 1 - skipped]
-        total, gap = _step(earlier, tops, bottoms, costs[k - 1 - skipped], width)
+        total, gap = _step(earlier, tops, bottoms, costs[k - 1 - skipped], width, jump)
         total += JUMP * skipped * width
         # Only a hole in the stroke is stepped over: no ink of the columns between may lie within a
         # quarter of the reach of the span the two runs cover (a spike's tip, or the stroke down to
@@ -427,6 +461,7 @@ def _step(
     bottoms: np.ndarray,
     previous_costs: np.ndarray,
     width: float,
+    jump: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The cost of reaching each run (tops, bottoms) from each run of an earlier column, and the
     px of paper between them."""
@@ -440,7 +475,7 @@ def _step(
     # from its middle does go on there (ecg00003's aVR went down the bar into its printed name).
     nested = np.minimum(tops[:, None] - previous[1][None, :], previous[2][None, :] - bottoms[:, None])
     off_ends = np.clip(nested - width, 0, width + 2)
-    return previous_costs[None, :] + JUMP * (gap + off_ends), gap
+    return previous_costs[None, :] + jump * (gap + off_ends), gap
 
 
 def _nearest_own(

@@ -17,7 +17,7 @@ from scipy.signal import find_peaks
 
 from ecg_ml.analysis import analyze
 from ecg_ml.digitize import RETAKE_HINTS, DigitizedECG, digitize_image, feedback
-from ecg_ml.digitize.grid import Grid, _comb_period, normalise, profile_to_mm, x_to_mm
+from ecg_ml.digitize.grid import Grid, _comb_period, dark_grid, normalise, profile_to_mm, x_to_mm
 from ecg_ml.digitize.pipeline import (
     N_SAMPLES,
     beat_envelope,
@@ -464,6 +464,46 @@ def test_an_inferred_pulse_stands_on_its_own_top_stroke() -> None:
     drawn = pulses[1]  # the row above's, 250 px higher
     assert abs(pulses[2].y_top - (drawn.y_top + 250)) <= 1
     assert abs(pulses[2].y_base - (drawn.y_base + 250)) <= 1
+
+
+def test_a_lead_starting_at_its_r_wave_is_read_from_its_tip_not_its_name() -> None:
+    """Where the row changes leads the next lead's trace starts afresh at its own first value, here
+    the top of an R wave 80 px above the baseline, its printed name 25 px below. Held to the last
+    lead's end, the follower went down into the name (ecg-image-kit pages, whose columns are drawn
+    apart); a jump at the lead change is free, and the R wave is read."""
+    ink = np.zeros((200, 200), np.float32)
+    ink[99:102, :100] = 1.0  # the first lead, flat on the baseline
+    ink[19:22, 100:105] = 1.0  # the second lead's first samples, at its R wave's tip
+    ink[19:101, 105] = 1.0  # its downstroke
+    ink[99:102, 106:200] = 1.0
+    ink[125:141, 100:116] = 1.0  # its printed name
+    trace = follow_row(vertical_runs(ink > 0.42), ink, 100.0, [], 0, 200, 90.0, 1.0, 0.42, (100.0,))
+    at_change = np.isin(trace.point_column, range(100, 105))
+    assert at_change.any() and trace.point_y[at_change].max() < 30
+    assert trace.point_y.max() < 110
+
+
+def test_a_flat_trace_lying_along_a_dark_grid_line_is_not_cleared_with_it() -> None:
+    """A dark grid passing for ink, its major lines 0.75 dark and its 1 mm lines 0.45: ink on the
+    lines no darker than the darkest lines is cleared. A flat stretch of trace (0.8) lying along a
+    1 mm line went with it (a kit-style dark green scan, the trace after each QRS on its
+    baseline's line: 4.7 dB). Darker than its own line by far, it is kept between the lines
+    crossing it; the line is not."""
+    ink = np.zeros((800, 1600), np.float32)
+    for k in range(0, 800, 8):
+        ink[k] = 0.75 if k % 40 == 0 else 0.45
+    for k in range(0, 1600, 8):
+        ink[:, k] = 0.75 if k % 40 == 0 else 0.45
+    ink[208, 400:480] = 0.78  # the flat trace, along a 1 mm line
+    for x in range(600, 700):  # a stroke off the lines
+        ink[300 + (x - 600) // 2 + 3, x] = 0.95
+    level, on_lines = dark_grid(ink)
+    assert on_lines is not None and level >= 0.78  # the darkest lines' level: as dark as the trace
+    cleared = on_lines[208, 400:480] & (ink[208, 400:480] <= level)
+    # Kept between the vertical 1 mm lines; their widened 5 px of every 8 stay cleared, and the row
+    # follower bridges such gaps. Before, all of it was cleared.
+    assert cleared.mean() < 0.7
+    assert on_lines[208, 1000:1100].all() and on_lines[40, 400:480].all()
 
 
 def pulse_drawn(fall: int) -> np.ndarray:
