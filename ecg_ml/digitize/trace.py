@@ -318,12 +318,11 @@ def follow_row(
     traces of adjacent rows touch or cross, the cheapest path stays on the stroke it came along
     and returns to its own row; over a hole of up to SKIP_COLUMNS columns in its own stroke it
     steps rather than jump to a neighbour's ink and back (_best_steps). Where the row's lead
-    changes (`lead_changes`, px) the next lead's trace starts afresh at its own value: a jump
-    there is free. A column counts as
-    followed (`followed`) when its run is nearer its own baseline than any other row's, is
-    reached from such a column without a jump, or lies in a hole stepped over between two such:
-    where the own trace is missing (glare, a fold) the path may wander onto a neighbour's trace,
-    and that must not count as read."""
+    changes (`lead_changes`, px) the next lead's trace starts afresh at its own value: the jump
+    into it is free (_fresh_starts). A column counts as followed (`followed`) when its run is
+    nearer its own baseline than any other row's, is reached from such a column without a jump,
+    or lies in a hole stepped over between two such: where the own trace is missing (glare, a
+    fold) the path may wander onto a neighbour's trace, and that must not count as read."""
     columns: list[tuple[int, np.ndarray, np.ndarray]] = []
     for x in range(x_from, x_to):
         starts, stops = runs.column(x)
@@ -539,6 +538,8 @@ def _drop_far_lines(
     away = found & (np.abs(np.nan_to_num(centre, nan=baseline) - baseline) > far)
     near = np.flatnonzero(found & ~away)
     for before, after in itertools.pairwise(near):
+        if after - before <= shortest:
+            continue
         stretch = np.flatnonzero(away[before + 1 : after]) + before + 1
         if stretch.size == 0 or stretch[-1] - stretch[0] + 1 < shortest or tops[stretch].min() <= 0:
             continue
