@@ -1,6 +1,7 @@
 """The printed traces: calibration pulses (they give rows, baselines, gain and paper speed),
 the layout, and each row's trace followed column by column."""
 
+import bisect
 import itertools
 from dataclasses import dataclass
 
@@ -386,19 +387,14 @@ def _fresh_starts(
     """Per lead change, the column (index into `columns`) where the next lead's trace starts: the
     first within LEAD_CHANGE_PX of the change whose ink touches none of the column's before (a
     trace running on unbroken across the change starts nowhere afresh)."""
+    xs = [x for x, _, _ in columns]
     starts = set()
     for change in lead_changes:
-        for k in range(1, len(columns)):
+        for k in range(max(1, bisect.bisect_left(xs, change - LEAD_CHANGE_PX)), len(columns)):
             x, tops, bottoms = columns[k]
-            if x < change - LEAD_CHANGE_PX:
-                continue
             if x > change + LEAD_CHANGE_PX:
                 break
-            previous_x, previous_tops, previous_bottoms = columns[k - 1]
-            touching = (tops[:, None] <= previous_bottoms[None, :] + 1) & (
-                bottoms[:, None] >= previous_tops[None, :] - 1
-            )
-            if previous_x < x - 1 or not touching.any():
+            if xs[k - 1] < x - 1 or not (_paper_gaps(columns[k - 1], tops, bottoms) <= 1).any():
                 starts.add(k)
                 break
     return starts
@@ -464,8 +460,7 @@ def _step(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The cost of reaching each run (tops, bottoms) from each run of an earlier column, and the
     px of paper between them."""
-    below = tops[:, None] - previous[2][None, :]  # px the run lies below the earlier one
-    gap = np.maximum(0, np.maximum(below, previous[1][None, :] - bottoms[:, None]))
+    gap = _paper_gaps(previous, tops, bottoms)
     # A stroke leaves its column at one of its run's ends: a run lying inside the earlier one, away
     # from both ends, is more likely something the stroke crosses (a grid line between a narrow QRS
     # spike's legs) than where it goes on. Taken at only the baseline's small pull, the spike's tip
@@ -475,6 +470,15 @@ def _step(
     nested = np.minimum(tops[:, None] - previous[1][None, :], previous[2][None, :] - bottoms[:, None])
     off_ends = np.clip(nested - width, 0, width + 2)
     return previous_costs[None, :] + jump * (gap + off_ends), gap
+
+
+def _paper_gaps(
+    previous: tuple[int, np.ndarray, np.ndarray], tops: np.ndarray, bottoms: np.ndarray
+) -> np.ndarray:
+    """Px of paper between each run (tops, bottoms) and each run of an earlier column (0 where
+    they overlap): [runs, earlier runs]."""
+    below = tops[:, None] - previous[2][None, :]  # px the run lies below the earlier one
+    return np.maximum(0, np.maximum(below, previous[1][None, :] - bottoms[:, None]))
 
 
 def _nearest_own(
