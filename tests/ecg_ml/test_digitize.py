@@ -24,6 +24,7 @@ from ecg_ml.digitize.pipeline import (
     beat_lag,
     calibration_pulses,
     row_lags,
+    runs_on,
     stroke_break_mm,
     trace_end,
     unpulsed_row,
@@ -858,6 +859,48 @@ def test_a_rows_trace_ends_where_its_ink_ends_not_at_lines_specks_or_the_pages_b
     assert trace_end(vertical_runs(mask), 100.0, 90.0, 8.0) == 822
     mask[99:102, 800:985] = True  # the trace runs on into the border: it may run off the page
     assert trace_end(vertical_runs(mask), 100.0, 90.0, 8.0) is None
+
+
+def test_a_rows_trace_ends_where_its_ink_ends_not_at_a_cleared_grids_crossing_specks() -> None:
+    # 8 px per mm; the trace runs to x 799. A dark grid cleared from the ink leaves one-pixel specks
+    # where its lines cross, every 1-3 mm at the trace's height on to the page's edge: a kit-style
+    # dark blue scan's rows were measured to end 260 mm after time 0, not 250, and its time 0 was
+    # not found (-3.5 dB).
+    mask = np.zeros((200, 1000), dtype=bool)
+    mask[99:102, 100:800] = True
+    for x in range(815, 990, 13):
+        mask[100 + x % 3, x] = True
+    assert trace_end(vertical_runs(mask), 100.0, 90.0, 8.0) == 799
+
+
+def test_a_steep_stroke_stepping_by_a_line_width_does_not_break_the_trace_leaving_a_pulse() -> None:
+    # 8 px per mm, line 2 px wide. The trace runs on from the pulse and goes down a T wave's slope
+    # 3 px a column, its antialiased edge under the ink threshold: each column's 1 px run lies two
+    # blank pixel rows below the last. Counted as breaks, a kit-style dark blue scan's rows read as
+    # a cart's stub and gap: 1.4 mm late, below 0 dB.
+    mask = np.zeros((200, 400), dtype=bool)
+    mask[20:101, 19:21] = True  # rising stroke
+    mask[20:22, 19:61] = True  # top stroke
+    mask[20:101, 59:61] = True  # falling stroke
+    mask[99:101, 61:64] = True  # the trace, running on from the foot
+    for step, x in enumerate(range(64, 84)):
+        mask[101 + 3 * step, x] = True  # down the slope
+    mask[161:163, 84:300] = True
+    runs, grid = vertical_runs(mask), Grid(8.0, 8.0, 100.0)
+    pulse = Pulse(x_rise=20.0, x_fall=60.0, y_base=100.0, y_top=21.0, x_end=61.0)
+    assert stroke_break_mm(runs, pulse, grid, 2.0, 60.0, nearest=False) == 0.0
+
+
+def test_rows_ending_where_traces_running_on_end_settle_a_tie_of_their_breaks() -> None:
+    # Breaks (mm) of the faint strokes leaving four rows' pulses on kit-style hard photos: two run
+    # on and two show a cart's gap; or one runs on and three break for 0.5 mm, neither way. No
+    # majority either way: the rows were read from their first ink, 1.2 mm late (-1.8, -2.9 dB).
+    # Where every row ends 250 mm after the falling edge, they run on; more gaps stay a cart's.
+    for breaks in ([0.0, 0.1, 0.8, 1.5], [0.53, 0.53, 0.53, 0.0]):
+        assert not runs_on(breaks)
+        assert runs_on(breaks, ends_agree=True)
+    assert not runs_on([0.0, 0.7, 0.8, 1.5], ends_agree=True)
+    assert not runs_on([0.5, 0.5, 0.4, 0.4], ends_agree=True)
 
 
 def test_a_speck_on_the_falling_strokes_edge_does_not_break_a_faint_trace_running_on() -> None:
