@@ -474,8 +474,14 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | N
         # Pixel rows inked over half the band's width are grid lines (a dark green paper's pass for
         # ink in part, and a row inferred on them read every lead a row off: -3.7 dB): no trace
         # runs along one pixel row that far, and the rows beside it hold its ink still.
-        inked = band[band.mean(axis=1) <= 0.5].any(axis=0)
-        if inked.size and inked.mean() > 0.7:
+        off_lines = band & (band.mean(axis=1) <= 0.5)[:, None]
+        inked = off_lines.any(axis=0)
+        # A trace's stroke is two pixel rows thick or more: a paper's lines passing for ink in
+        # dashes one pixel row thin, and in specks, can cover the band's columns as well (a
+        # kit-style dark green photo's blank top third was read as a row of a 3x4+2 page, every
+        # lead a row off).
+        thick = (off_lines[1:] & off_lines[:-1]).any(axis=0)
+        if inked.size and inked.mean() > 0.7 and thick.mean() > 0.5:
             return float(a + np.argmax(band.sum(axis=1)))
     return None
 

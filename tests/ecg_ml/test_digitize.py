@@ -567,6 +567,23 @@ def test_a_row_is_inferred_on_a_trace_not_on_a_grid_line() -> None:
     assert abs(unpulsed_row(mask, pulses, Grid(8.0, 8.0, 50.0)) - 1000) <= 5
 
 
+def test_no_row_is_inferred_on_blank_paper_whose_lines_pass_for_ink_in_dashes() -> None:
+    """Rows at 400 and 700 with their pulses. One spacing above them, blank paper whose 5 mm
+    lines pass for ink in dashes (each pixel row of a line inked over a third of the width) and
+    whose 1 mm lines leave specks everywhere: together they cover the band's columns as a trace
+    would. Read as a row without a pulse, a kit-style dark green photo's blank top third made a
+    3x4+2 page of it, every lead a row off (-0.3 dB)."""
+    rng = np.random.default_rng(3)
+    mask = np.zeros((1200, 1500), bool)
+    pulses = [Pulse(20.0, 60.0, y, y - 80.0, 70.0) for y in (400.0, 700.0)]
+    for y in (400, 700):
+        mask[y - 1 : y + 2, 80:] = True
+    for y in range(20, 200, 40):  # the 5 mm lines, dashed
+        mask[y, 80:] = rng.random(1420) < 0.4
+    mask[20:200, 80:] |= rng.random((180, 1420)) < 0.01  # the 1 mm lines' specks
+    assert unpulsed_row(mask, pulses, Grid(8.0, 8.0, 50.0)) is None
+
+
 @pytest.mark.parametrize(
     ("name", "hand_bpm"),
     [
