@@ -299,6 +299,10 @@ DETOUR = 0.14
 # Level stretches away from the baseline this share of the reach long or longer are a line, not
 # the trace (about 2 mm at 35 mm between rows): _drop_far_lines.
 FAR_LINE = 0.05
+# A lead's printed name lies within this share of the reach after its start (about 8 mm), and the
+# path reaches it by a jump of paper this share of the reach (about 3 mm), and stays on it for
+# this share or longer (about 1 mm): _drop_names.
+NAME_WINDOW, NAME_JUMP, NAME_SHORTEST = 0.25, 0.08, 0.03
 
 
 def follow_row(
@@ -368,6 +372,7 @@ def follow_row(
     longest = max(2, round(4 * width), round(DETOUR * reach))
     _drop_detours(tops, bottoms, baseline, other_baselines, 0.25 * reach, longest)
     _drop_far_lines(tops, bottoms, baseline, 0.25 * reach, round(FAR_LINE * reach))
+    _drop_names(tops, bottoms, baseline, [0, *(round(c) - x_from for c in lead_changes)], reach)
     _clip_shared_strokes(tops, bottoms, baseline, other_baselines)
     centre = (tops + bottoms) / 2
     owned = np.isfinite(centre) & _nearest_own(tops, bottoms, baseline, other_baselines, reach)
@@ -555,6 +560,35 @@ def _drop_far_lines(
         on_one_row = np.convolve(np.bincount(rows - rows.min()), np.ones(3, np.int64), mode="same").max()
         if min(jumps) > far / 4 and 2 * on_one_row >= stretch.size:
             tops[stretch], bottoms[stretch] = np.nan, np.nan
+
+
+def _drop_names(
+    tops: np.ndarray, bottoms: np.ndarray, baseline: float, lead_starts: list[int], reach: float
+) -> None:
+    """Forget the pieces of the path near each lead's start (`lead_starts`, indices) that it
+    jumped to or started on and jumped back from, each jump over NAME_JUMP of the reach of paper,
+    lying further from the baseline than the path on either side of them: the lead's printed name,
+    taken where the trace beside it is cut (a dark grid's line cleared) or at the lead's fresh
+    start (kit-style pages: -0.4 to -0.7 mV dips at the leads' starts). A spike's tip reached over
+    faded legs is shorter than NAME_SHORTEST and kept."""
+    found = np.flatnonzero(np.isfinite(tops))
+    centre = (tops + bottoms) / 2
+    for start in lead_starts:
+        window = found[(found >= start) & (found < start + NAME_WINDOW * reach)]
+        jumps = [
+            k + 1
+            for k, (a, b) in enumerate(itertools.pairwise(window))
+            if _paper_between(tops, bottoms, a, b) > NAME_JUMP * reach
+        ]
+        pieces = [window[a:b] for a, b in itertools.pairwise([0, *jumps, len(window)])]
+        for n in range(len(pieces) - 1):  # the window's last piece may go on past it
+            piece = pieces[n]
+            if piece[-1] - piece[0] + 1 < NAME_SHORTEST * reach:
+                continue
+            off = float(np.median(np.abs(centre[piece] - baseline)))
+            sides = [pieces[n + 1][0]] + ([pieces[n - 1][-1]] if n > 0 else [])
+            if all(off > abs(centre[i] - baseline) + NAME_JUMP * reach for i in sides):
+                tops[piece], bottoms[piece] = np.nan, np.nan
 
 
 def _paper_between(tops: np.ndarray, bottoms: np.ndarray, i: int, j: int) -> float:

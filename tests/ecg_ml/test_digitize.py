@@ -385,6 +385,22 @@ def test_a_row_whose_trace_fades_for_a_column_twice_stays_on_its_own_trace() -> 
     assert np.abs(trace.point_y - 300).max() < 2
 
 
+def test_a_leads_printed_name_taken_at_its_start_is_forgotten() -> None:
+    """The row changes leads at x 100; the next lead's trace is cut for its first 18 columns (a
+    dark grid's lines cleared with it), and its printed name lies 25 px under the baseline there:
+    the only ink in those columns, the path has to take it. Read, it made -0.4 to -0.7 mV dips at
+    kit-style leads' starts; forgotten, the lead is read from its trace."""
+    ink = np.zeros((400, 300), np.float32)
+    ink[149:152] = 1.0  # the trace, baseline 150
+    ink[149:152, 100:118] = 0.0
+    ink[173:181, 100:117:3] = 1.0  # the name's strokes
+    ink[173:175, 100:117] = 1.0
+    trace = follow_row(
+        vertical_runs(ink > 0.42), ink, 150.0, [400.0], 0, 300, 125.0, 3.0, 0.42, lead_changes=(100.0,)
+    )
+    assert np.abs(trace.point_y - 150).max() < 3
+
+
 def test_a_narrow_spike_is_read_to_its_tip_past_a_grid_line_between_its_legs() -> None:
     """An R wave 2 px wide between its legs, a dark grid's line crossing it 20 px above the
     baseline: in the tip's columns the line's short run sits between the legs, nearer the baseline
