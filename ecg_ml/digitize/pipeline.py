@@ -458,15 +458,10 @@ def unpulsed_row(mask: np.ndarray, pulses: list[Pulse], grid: Grid) -> float | N
     between two pulses twice the least gap apart (a pulse not found); None when there is none. Its
     baseline is the band's most inked pixel row (a trace's flat stretches lie on it)."""
     baselines = [p.y_base for p in pulses]
-    gaps = np.diff(baselines)
     spacing = row_spacing(pulses, grid)
     left = round(max(p.x_end for p in pulses) + grid.px_per_mm_x)
     h = mask.shape[0]
-    # With one pulse missing in the middle the median gap may be the double one: the least is not.
-    least = float(gaps.min()) if gaps.size else spacing
-    pairs = zip(baselines, baselines[1:], gaps, strict=False)
-    between = [(a + b) / 2 for a, b, gap in pairs if gap > ROW_MISSING_GAP * least]
-    for centre in (baselines[0] - spacing, baselines[-1] + spacing, *between):
+    for centre in (baselines[0] - spacing, baselines[-1] + spacing, *missing_row_centres(pulses)):
         a, b = round(centre - 0.25 * spacing), round(centre + 0.25 * spacing)
         if a < 0 or b > h:
             continue
@@ -535,12 +530,24 @@ def calibration_pulses(
     return outcome
 
 
+def missing_row_centres(pulses: list[Pulse]) -> list[float]:
+    """Midway between each two neighbouring pulses over ROW_MISSING_GAP times the least gap apart
+    (px): where a row or more must lie. With one pulse missing in the middle the median gap may be
+    the double one: the least is not."""
+    baselines = [p.y_base for p in pulses]
+    gaps = np.diff(baselines)
+    if gaps.size == 0:
+        return []
+    least = float(gaps.min())
+    pairs = zip(baselines, baselines[1:], gaps, strict=False)
+    return [(a + b) / 2 for a, b, gap in pairs if gap > ROW_MISSING_GAP * least]
+
+
 def rows_missing(pulses: list[Pulse]) -> bool:
-    """Whether the pulses leave a gap where a row or more must lie (ROW_MISSING_GAP): found so, a
+    """Whether the pulses leave a gap where a row or more must lie (missing_row_centres): found so, a
     6x2 page's two rows whose pulses the traces crossed were passed over and the page read as
     3x4+1, every lead in the wrong place (0.6 dB)."""
-    gaps = np.diff([p.y_base for p in pulses])
-    return gaps.size >= 2 and float(gaps.max()) > ROW_MISSING_GAP * float(gaps.min())
+    return bool(missing_row_centres(pulses))
 
 
 def trace_rows(mask: np.ndarray, grid: Grid) -> list[float]:
